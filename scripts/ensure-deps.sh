@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system packages the build and the tests need, from Debian's packages, when missing.
+#   cmake     - Pingora's zlib-ng build (libz-ng-sys)
+#   promtool  - `promtool check metrics` in the metrics exposition test (package: prometheus)
+# Usage: scripts/ensure-deps.sh [build|test]
+set -euo pipefail
+want=(cmake)
+[[ "${1:-build}" == "test" ]] && want+=(promtool)
+
+missing=()
+for cmd in "${want[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 && continue
+  case "$cmd" in
+    promtool) missing+=(prometheus) ;;
+    *) missing+=("$cmd") ;;
+  esac
+done
+((${#missing[@]} == 0)) && exit 0
+
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+echo "installing: ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
