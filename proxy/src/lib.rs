@@ -1,1 +1,19 @@
+//! trinity-proxy: the Trinity ingress data plane on Pingora.
+//!
+//! Data flow (see `proxy.rs`): listener → request id, client IP, path normalisation → route
+//! lookup in an `ArcSwap` snapshot of the [`routing::RouteTable`] → endpoint selection in the
+//! route's [`upstream::Pool`] → forwarding headers → Pingora proxies → metrics + access log.
 
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod headers;
+pub mod metrics;
+pub mod path;
+pub mod proxy;
+pub mod respond;
+pub mod routing;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod upstream;

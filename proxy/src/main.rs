@@ -1,1 +1,134 @@
-fn main() {}
+//! `trinity-proxy --config FILE [--check]` and `trinity-proxy demo [--listen ADDR] [--admin ADDR]`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use trinity_proxy::config::Config;
+use trinity_proxy::server::Server;
+use trinity_proxy::{demo, telemetry};
+
+/// How long SIGTERM waits for in-flight requests before exiting.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(25);
+
+#[derive(Parser)]
+#[command(
+    name = "trinity-proxy",
+    version,
+    about = "Trinity ingress: HTTP ingress data plane on Pingora"
+)]
+struct Cli {
+    /// Config file (YAML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Validate the config: print `ok`, or `FILE:LINE:COL: field.path: problem` lines; exit 0 or 1.
+    #[arg(long, requires = "config")]
+    check: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run stand-in Trinity services behind the proxy (routes from config/demo.yaml).
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("trinity-proxy: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Demo { listen, admin }) = cli.command {
+        telemetry::init();
+        let rt = runtime(2)?;
+        return rt.block_on(async move {
+            let (config, _stand_ins) = demo::config_with_stand_ins(listen, admin).await?;
+            let server = Server::start(&config).await?;
+            print_demo_urls(&server, &config);
+            serve_until_signal(server).await
+        });
+    }
+    let Some(path) = cli.config else {
+        anyhow::bail!("--config FILE is required");
+    };
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if cli.check {
+        println!("ok");
+        return Ok(ExitCode::SUCCESS);
+    }
+    telemetry::init();
+    let rt = runtime(config.threads)?;
+    rt.block_on(async move {
+        let server = Server::start(&config).await?;
+        serve_until_signal(server).await
+    })
+}
+
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("trinity-worker")
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// SIGTERM: finish in-flight requests (bounded), exit 0. SIGINT: stop at once.
+async fn serve_until_signal(server: Server) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {
+            tracing::info!("SIGTERM: finishing in-flight requests");
+            server.shutdown(SHUTDOWN_TIMEOUT).await;
+        }
+        _ = int.recv() => {
+            tracing::info!("SIGINT: stopping");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_demo_urls(server: &Server, config: &Config) {
+    let base = format!("http://{}", server.listen_addrs[0]);
+    println!("trinity-proxy demo is up. Try:");
+    for r in &config.routes {
+        let path = r.matcher.as_str();
+        let upstream = &config.upstreams[r.upstream];
+        println!(
+            "  curl {base}{path:<16}  -> {:<14} ({} replica{})",
+            upstream.name,
+            upstream.endpoints.len(),
+            if upstream.endpoints.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+    }
+    let admin = format!("http://{}", server.admin_addr);
+    println!("Admin: curl {admin}/metrics  {admin}/status  {admin}/readyz");
+    println!("Stop with Ctrl-C.");
+}

@@ -1,0 +1,184 @@
+//! The admin listener: never reachable through the public listeners.
+//!
+//! | endpoint | answer |
+//! |---|---|
+//! | `GET /metrics` | Prometheus text exposition (`text/plain; version=0.0.4`) |
+//! | `GET /healthz` | 200 `ok` while the process runs |
+//! | `GET /readyz` | 200 `ready` once listeners are up; 503 `not ready` before and while draining |
+//! | `GET /status` | JSON: routes, upstreams and each endpoint's state |
+//!
+//! Anything else is a 404; methods other than GET/HEAD are a 405.
+
+use crate::routing::RouteTable;
+use crate::state::State;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, &req)) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
+                tracing::debug!(error = %e, "admin connection ended with an error");
+            }
+        });
+    }
+}
+
+fn handle(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            let mut resp = Response::new(Full::new(Bytes::from(state.metrics.encode())));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" if state.is_ready() => text(StatusCode::OK, "ready\n"),
+        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        "/status" => {
+            let body =
+                serde_json::to_vec_pretty(&Status::of(&state.table.load())).unwrap_or_default();
+            let mut resp = Response::new(Full::new(Bytes::from(body)));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics /healthz /readyz /status\n",
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    version: &'static str,
+    routes: Vec<RouteStatus<'a>>,
+    upstreams: Vec<UpstreamStatus<'a>>,
+}
+
+#[derive(Serialize)]
+struct RouteStatus<'a> {
+    name: &'a str,
+    host: Option<&'a str>,
+    #[serde(rename = "match")]
+    kind: &'static str,
+    path: &'a str,
+    upstream: &'a str,
+    strip_prefix: bool,
+    redirect_trailing_slash: bool,
+    connect_timeout_ms: u128,
+    read_timeout_ms: u128,
+}
+
+#[derive(Serialize)]
+struct UpstreamStatus<'a> {
+    name: &'a str,
+    retries: usize,
+    endpoints: Vec<EndpointStatus<'a>>,
+}
+
+#[derive(Serialize)]
+struct EndpointStatus<'a> {
+    address: &'a str,
+    /// Active health checking is not implemented yet: every endpoint is considered healthy.
+    healthy: bool,
+    /// Passive ejection is not implemented yet.
+    ejected: bool,
+    in_flight: usize,
+    requests: u64,
+    connect_failures: u64,
+    last_check: Option<()>,
+}
+
+impl<'a> Status<'a> {
+    fn of(t: &'a RouteTable) -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION"),
+            routes: t
+                .routes
+                .iter()
+                .map(|r| RouteStatus {
+                    name: &r.name,
+                    host: r.host.as_deref(),
+                    kind: match r.matcher {
+                        crate::config::PathMatch::Exact(_) => "exact",
+                        crate::config::PathMatch::Prefix(_) => "prefix",
+                    },
+                    path: r.matcher.as_str(),
+                    upstream: &r.pool.name,
+                    strip_prefix: r.strip_prefix,
+                    redirect_trailing_slash: r.redirect_trailing_slash,
+                    connect_timeout_ms: r.timeouts.connect.as_millis(),
+                    read_timeout_ms: r.timeouts.read.as_millis(),
+                })
+                .collect(),
+            upstreams: t
+                .pools
+                .iter()
+                .map(|p| UpstreamStatus {
+                    name: &p.name,
+                    retries: p.retries,
+                    endpoints: p
+                        .endpoints
+                        .iter()
+                        .map(|e| EndpointStatus {
+                            address: &e.label,
+                            healthy: true,
+                            ejected: false,
+                            in_flight: e.in_flight(),
+                            requests: e.requests(),
+                            connect_failures: e.failures(),
+                            last_check: None,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}

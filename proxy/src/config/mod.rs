@@ -1,0 +1,124 @@
+//! Configuration: the YAML file format (`file`), its validation into internal types (`convert`),
+//! and errors that point at `FILE:LINE:COL` and the field path (`error`, `locate`).
+//!
+//! The internal types below cannot hold invalid states: addresses are parsed, CIDRs are parsed,
+//! durations are [`Duration`]s and routes refer to upstreams by index.
+
+mod convert;
+mod error;
+mod file;
+mod locate;
+
+pub use error::{ConfigError, ConfigErrors};
+
+use ipnet::IpNet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Default public listeners.
+pub const DEFAULT_LISTENERS: [&str; 2] = ["0.0.0.0:80", "0.0.0.0:8080"];
+/// Default admin listener.
+pub const DEFAULT_ADMIN: &str = "0.0.0.0:9901";
+/// Default connect timeout per attempt.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default longest idle gap while reading from an upstream.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default retries on another endpoint after a connect failure.
+pub const DEFAULT_RETRIES: usize = 2;
+/// Upper bound for `retries`.
+pub const MAX_RETRIES: usize = 10;
+
+/// A validated proxy configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listeners: Vec<SocketAddr>,
+    pub threads: usize,
+    pub admin: SocketAddr,
+    pub client_ip: ClientIpConfig,
+    pub routes: Vec<RouteConfig>,
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClientIpConfig {
+    pub trusted_proxies: Vec<IpNet>,
+    /// Lower-case header name holding the client IP when the peer is trusted.
+    pub header: Option<http::HeaderName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathMatch {
+    /// The normalised path equals this.
+    Exact(String),
+    /// The normalised path is this or continues with `/` after it (segment boundary).
+    Prefix(String),
+}
+
+impl PathMatch {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Exact(p) | Self::Prefix(p) => p,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    pub name: String,
+    /// Lower-case host without port; `None` matches any host.
+    pub host: Option<String>,
+    pub matcher: PathMatch,
+    /// Index into [`Config::upstreams`].
+    pub upstream: usize,
+    pub strip_prefix: bool,
+    pub redirect_trailing_slash: bool,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            read: DEFAULT_READ_TIMEOUT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    pub name: String,
+    pub endpoints: Vec<SocketAddr>,
+    pub retries: usize,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single(ConfigError {
+                origin: origin.clone(),
+                position: None,
+                path: String::new(),
+                problem: format!("cannot read file: {e}"),
+            })
+        })?;
+        Self::parse(&text, &origin)
+    }
+
+    /// Validates config text; `origin` names it in errors (usually the file path).
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigErrors> {
+        convert::parse(text, origin)
+    }
+
+    pub fn upstream(&self, name: &str) -> Option<&UpstreamConfig> {
+        self.upstreams.iter().find(|u| u.name == name)
+    }
+}

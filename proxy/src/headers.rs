@@ -1,0 +1,264 @@
+//! Client IP resolution, request ids and the forwarding headers sent upstream.
+//!
+//! Trust model: forwarding headers (`X-Forwarded-*`, `X-Real-IP`, `client_ip.header`) are believed
+//! only when the TCP peer is inside `client_ip.trusted_proxies`; from any other peer they are
+//! replaced, so a client can never spoof its address or scheme.
+
+use crate::config::ClientIpConfig;
+use http::{HeaderMap, HeaderValue, header::HeaderName};
+use pingora::http::RequestHeader;
+use std::fmt::Write;
+use std::net::IpAddr;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Longest incoming request id we keep.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+pub fn is_trusted(peer: IpAddr, policy: &ClientIpConfig) -> bool {
+    let peer = peer.to_canonical();
+    policy.trusted_proxies.iter().any(|net| net.contains(&peer))
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy; then
+/// `client_ip.header` if set and valid, else the right-most untrusted `X-Forwarded-For` hop.
+pub fn client_ip(
+    peer: IpAddr,
+    trusted_peer: bool,
+    policy: &ClientIpConfig,
+    headers: &HeaderMap,
+) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted_peer {
+        return peer;
+    }
+    if let Some(name) = &policy.header {
+        if let Some(ip) = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<IpAddr>().ok())
+        {
+            return ip.to_canonical();
+        }
+    }
+    let mut client = peer;
+    for value in headers.get_all(X_FORWARDED_FOR).iter().rev() {
+        let Ok(list) = value.to_str() else {
+            return client;
+        };
+        for hop in list.rsplit(',') {
+            let Some(ip) = parse_hop(hop.trim()) else {
+                return client;
+            };
+            client = ip;
+            if !is_trusted(ip, policy) {
+                return ip;
+            }
+        }
+    }
+    client
+}
+
+/// An `X-Forwarded-For` entry: a bare IP, optionally `ip:port` or `[ipv6]:port`.
+fn parse_hop(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    s.parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| a.ip().to_canonical())
+}
+
+/// The incoming `X-Request-Id` if well-formed (1–128 of `A-Z a-z 0-9 . _ : -`), else a new one.
+pub fn request_id(incoming: Option<&HeaderValue>) -> HeaderValue {
+    if let Some(v) = incoming {
+        let b = v.as_bytes();
+        if !b.is_empty()
+            && b.len() <= MAX_REQUEST_ID_LEN
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
+        {
+            return v.clone();
+        }
+    }
+    new_request_id()
+}
+
+/// 128 random bits as 32 lower-case hex digits.
+pub fn new_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    let r = fastrand::u128(..);
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = HEX[((r >> (i * 4)) & 0xf) as usize];
+    }
+    // Hex digits are always a valid header value.
+    HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// What the forwarding headers are built from.
+pub struct Forwarding<'a> {
+    pub peer: IpAddr,
+    pub trusted_peer: bool,
+    pub client: IpAddr,
+    pub request_id: &'a HeaderValue,
+    /// `X-Forwarded-Prefix` for `strip_prefix` routes.
+    pub prefix: Option<&'a str>,
+    /// The client-IP header of the policy; removed when the peer is not trusted.
+    pub client_ip_header: Option<&'a HeaderName>,
+}
+
+impl Forwarding<'_> {
+    /// Sets X-Forwarded-For/-Proto/-Host/-Prefix, X-Real-IP and X-Request-Id; `Host` is kept.
+    pub fn apply(&self, req: &mut RequestHeader) -> pingora::Result<()> {
+        let mut xff = String::with_capacity(64);
+        if self.trusted_peer {
+            for v in req.headers.get_all(X_FORWARDED_FOR) {
+                if let Ok(s) = v.to_str() {
+                    if !s.trim().is_empty() {
+                        xff.push_str(s.trim());
+                        xff.push_str(", ");
+                    }
+                }
+            }
+        }
+        let _ = write!(xff, "{}", self.peer.to_canonical());
+        req.insert_header(X_FORWARDED_FOR, xff)?;
+
+        let keep = |req: &RequestHeader, name: &HeaderName| {
+            self.trusted_peer && req.headers.contains_key(name)
+        };
+        if !keep(req, &X_FORWARDED_PROTO) {
+            req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static("http"))?;
+        }
+        if !keep(req, &X_FORWARDED_HOST) {
+            let host = req.headers.get(http::header::HOST).cloned().or_else(|| {
+                req.uri
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            });
+            match host {
+                Some(h) => req.insert_header(X_FORWARDED_HOST, h)?,
+                None => {
+                    req.remove_header(&X_FORWARDED_HOST);
+                }
+            }
+        }
+        match self.prefix {
+            Some(p) => req.insert_header(X_FORWARDED_PREFIX, p)?,
+            None if !self.trusted_peer => {
+                req.remove_header(&X_FORWARDED_PREFIX);
+            }
+            None => {}
+        }
+        let mut ip = String::with_capacity(40);
+        let _ = write!(ip, "{}", self.client);
+        req.insert_header(X_REAL_IP, ip)?;
+        req.insert_header(X_REQUEST_ID, self.request_id.clone())?;
+        if let (false, Some(name)) = (self.trusted_peer, self.client_ip_header) {
+            req.remove_header(name);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn policy(header: Option<&str>) -> ClientIpConfig {
+        ClientIpConfig {
+            trusted_proxies: vec![
+                "10.0.0.0/8".parse().unwrap(),
+                "192.168.1.1/32".parse().unwrap(),
+            ],
+            header: header.map(|h| HeaderName::from_bytes(h.as_bytes()).unwrap()),
+        }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_peer_is_the_client_whatever_it_says() {
+        let p = policy(Some("cf-connecting-ip"));
+        let h = headers(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("cf-connecting-ip", "2.2.2.2"),
+        ]);
+        let peer = ip("203.0.113.9");
+        assert!(!is_trusted(peer, &p));
+        assert_eq!(client_ip(peer, false, &p, &h), peer);
+    }
+
+    #[test]
+    fn trusted_peer_header_wins() {
+        let p = policy(Some("cf-connecting-ip"));
+        let h = headers(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("cf-connecting-ip", " 2.2.2.2 "),
+        ]);
+        assert_eq!(client_ip(ip("10.1.2.3"), true, &p, &h), ip("2.2.2.2"));
+    }
+
+    #[test]
+    fn right_most_untrusted_xff_hop() {
+        let p = policy(None);
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6, 7.7.7.7"),
+            ("x-forwarded-for", "10.0.0.5, 192.168.1.1"),
+        ]);
+        assert_eq!(client_ip(ip("10.9.9.9"), true, &p, &h), ip("7.7.7.7"));
+        let all_trusted = headers(&[("x-forwarded-for", "10.0.0.7, 10.0.0.5")]);
+        assert_eq!(
+            client_ip(ip("10.9.9.9"), true, &p, &all_trusted),
+            ip("10.0.0.7")
+        );
+        let garbage = headers(&[("x-forwarded-for", "nonsense, 10.0.0.5")]);
+        assert_eq!(
+            client_ip(ip("10.9.9.9"), true, &p, &garbage),
+            ip("10.0.0.5")
+        );
+        let with_port = headers(&[("x-forwarded-for", "[2001:db8::1]:443")]);
+        assert_eq!(
+            client_ip(ip("10.9.9.9"), true, &p, &with_port),
+            ip("2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn mapped_ipv4_peers_match_ipv4_cidrs() {
+        assert!(is_trusted(ip("::ffff:10.1.1.1"), &policy(None)));
+    }
+
+    #[test]
+    fn request_ids_kept_when_well_formed() {
+        let good = HeaderValue::from_static("abc-123_x.y:z");
+        assert_eq!(request_id(Some(&good)), good);
+        for bad in ["", "has space", "semi;colon", &"x".repeat(129)] {
+            let v = HeaderValue::from_str(bad).unwrap();
+            let id = request_id(Some(&v));
+            assert_ne!(id, v);
+            assert_eq!(id.len(), 32);
+        }
+        assert_ne!(new_request_id(), new_request_id());
+    }
+}

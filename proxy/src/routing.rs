@@ -1,0 +1,240 @@
+//! The route table: compiled once per config, published through `ArcSwap`, read-only afterwards.
+//!
+//! Matching rules:
+//! - Routes for the request's host are consulted first; host-less routes only when no route of
+//!   that host matches. Hosts compare case-insensitively, without port or trailing dot.
+//! - Within a host: an exact `path` beats any `prefix`; the longest prefix wins.
+//! - Prefixes match on segment boundaries: `/api` matches `/api`, `/api/` and `/api/v1`, never
+//!   `/apiary`. Lookups walk the path's segment boundaries from longest to shortest, one hash
+//!   lookup each — cost grows with path depth, not with the number of routes.
+
+use crate::config::{ClientIpConfig, Config, PathMatch, Timeouts};
+use crate::metrics::{Metrics, RouteMetrics};
+use crate::upstream::Pool;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub struct Route {
+    pub name: Arc<str>,
+    pub host: Option<Box<str>>,
+    pub matcher: PathMatch,
+    pub pool: Arc<Pool>,
+    pub strip_prefix: bool,
+    pub redirect_trailing_slash: bool,
+    pub timeouts: Timeouts,
+    pub metrics: RouteMetrics,
+}
+
+impl Route {
+    /// The prefix for `strip_prefix` / trailing-slash handling (`None` for exact routes).
+    pub fn prefix(&self) -> Option<&str> {
+        match &self.matcher {
+            PathMatch::Prefix(p) => Some(p),
+            PathMatch::Exact(_) => None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct PathTable {
+    exact: HashMap<Box<str>, usize>,
+    prefix: HashMap<Box<str>, usize>,
+}
+
+impl PathTable {
+    fn insert(&mut self, m: &PathMatch, idx: usize) {
+        match m {
+            PathMatch::Exact(p) => self.exact.insert(p.as_str().into(), idx),
+            PathMatch::Prefix(p) => self.prefix.insert(p.as_str().into(), idx),
+        };
+    }
+
+    fn find(&self, path: &str) -> Option<usize> {
+        if let Some(i) = self.exact.get(path) {
+            return Some(*i);
+        }
+        if self.prefix.is_empty() {
+            return None;
+        }
+        let mut candidate = path;
+        loop {
+            if let Some(i) = self.prefix.get(candidate) {
+                return Some(*i);
+            }
+            candidate = match candidate.rfind('/') {
+                Some(0) if candidate.len() > 1 => "/",
+                Some(0) | None => return None,
+                Some(cut) => &candidate[..cut],
+            };
+        }
+    }
+}
+
+/// One immutable snapshot of everything a request needs to be routed.
+pub struct RouteTable {
+    pub routes: Vec<Route>,
+    pub pools: Vec<Arc<Pool>>,
+    pub client_ip: ClientIpConfig,
+    any_host: PathTable,
+    by_host: HashMap<Box<str>, PathTable>,
+}
+
+impl RouteTable {
+    pub fn build(config: &Config, metrics: &Metrics) -> Self {
+        let pools: Vec<Arc<Pool>> = config
+            .upstreams
+            .iter()
+            .map(|u| Arc::new(Pool::new(u, metrics)))
+            .collect();
+        let mut any_host = PathTable::default();
+        let mut by_host: HashMap<Box<str>, PathTable> = HashMap::new();
+        let routes = config
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                match &r.host {
+                    Some(h) => by_host
+                        .entry(h.as_str().into())
+                        .or_default()
+                        .insert(&r.matcher, i),
+                    None => any_host.insert(&r.matcher, i),
+                }
+                Route {
+                    name: r.name.as_str().into(),
+                    host: r.host.as_deref().map(Into::into),
+                    matcher: r.matcher.clone(),
+                    pool: pools[r.upstream].clone(),
+                    strip_prefix: r.strip_prefix,
+                    redirect_trailing_slash: r.redirect_trailing_slash,
+                    timeouts: r.timeouts,
+                    metrics: metrics.route(&r.name),
+                }
+            })
+            .collect();
+        Self {
+            routes,
+            pools,
+            client_ip: config.client_ip.clone(),
+            any_host,
+            by_host,
+        }
+    }
+
+    /// The index of the route for `host` (a raw `Host` value, port allowed) and a normalised `path`.
+    pub fn find(&self, host: Option<&str>, path: &str) -> Option<usize> {
+        if !self.by_host.is_empty() {
+            if let Some(table) = host.and_then(|h| self.host_table(h)) {
+                if let Some(i) = table.find(path) {
+                    return Some(i);
+                }
+            }
+        }
+        self.any_host.find(path)
+    }
+
+    pub fn route(&self, idx: usize) -> &Route {
+        &self.routes[idx]
+    }
+
+    fn host_table(&self, raw: &str) -> Option<&PathTable> {
+        let host = strip_port(raw).trim_end_matches('.');
+        if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.by_host.get(host.to_ascii_lowercase().as_str())
+        } else {
+            self.by_host.get(host)
+        }
+    }
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`; never splits an IPv6 literal.
+pub fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn table(yaml_routes: &str) -> RouteTable {
+        let text = format!(
+            "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nroutes:\n{yaml_routes}\nupstreams:\n  u:\n    endpoints: [\"127.0.0.1:1\"]\n"
+        );
+        let config = Config::parse(&text, "test.yaml").unwrap();
+        RouteTable::build(&config, &Metrics::new().unwrap())
+    }
+
+    fn name<'a>(t: &'a RouteTable, host: Option<&str>, path: &str) -> Option<&'a str> {
+        t.find(host, path).map(|i| &*t.route(i).name)
+    }
+
+    #[test]
+    fn trinity_routes_on_segment_boundaries() {
+        let t = table(
+            "  - { name: admin, prefix: /admin, upstream: u }\n  - { name: api, prefix: /api, upstream: u }\n  - { name: ai, prefix: /trinityai, upstream: u }\n  - { name: minio, prefix: /minio-console, upstream: u }\n  - { name: frontend, prefix: /, upstream: u }",
+        );
+        assert_eq!(name(&t, None, "/api"), Some("api"));
+        assert_eq!(name(&t, None, "/api/"), Some("api"));
+        assert_eq!(name(&t, None, "/api/v1/items"), Some("api"));
+        assert_eq!(name(&t, None, "/apiary"), Some("frontend"));
+        assert_eq!(name(&t, None, "/administrator"), Some("frontend"));
+        assert_eq!(name(&t, None, "/admin/login/"), Some("admin"));
+        assert_eq!(name(&t, None, "/trinityai/chat"), Some("ai"));
+        assert_eq!(name(&t, None, "/minio-console"), Some("minio"));
+        assert_eq!(name(&t, None, "/"), Some("frontend"));
+        assert_eq!(name(&t, None, "/static/app.js"), Some("frontend"));
+    }
+
+    #[test]
+    fn exact_beats_prefix_and_longest_prefix_wins() {
+        let t = table(
+            "  - { name: api, prefix: /api, upstream: u }\n  - { name: v2, prefix: /api/v2, upstream: u }\n  - { name: health, path: /api/health, upstream: u }",
+        );
+        assert_eq!(name(&t, None, "/api/health"), Some("health"));
+        assert_eq!(name(&t, None, "/api/health/x"), Some("api"));
+        assert_eq!(name(&t, None, "/api/v2/x"), Some("v2"));
+        assert_eq!(name(&t, None, "/api/v2"), Some("v2"));
+        assert_eq!(name(&t, None, "/api/v20"), Some("api"));
+        assert_eq!(name(&t, None, "/"), None);
+        assert_eq!(name(&t, None, "/other"), None);
+    }
+
+    #[test]
+    fn host_specific_beats_hostless() {
+        let t = table(
+            "  - { name: any, prefix: /, upstream: u }\n  - { name: shop, prefix: /, host: shop.example.com, upstream: u }\n  - { name: shop-api, prefix: /api, host: shop.example.com, upstream: u }",
+        );
+        assert_eq!(name(&t, Some("shop.example.com"), "/x"), Some("shop"));
+        assert_eq!(
+            name(&t, Some("SHOP.Example.com:8080"), "/api/x"),
+            Some("shop-api")
+        );
+        assert_eq!(name(&t, Some("shop.example.com."), "/"), Some("shop"));
+        assert_eq!(name(&t, Some("other.example.com"), "/api"), Some("any"));
+        assert_eq!(name(&t, None, "/api"), Some("any"));
+    }
+
+    #[test]
+    fn host_routes_fall_back_to_hostless_paths() {
+        let t = table(
+            "  - { name: shop-api, prefix: /api, host: shop.example.com, upstream: u }\n  - { name: any, prefix: /, upstream: u }",
+        );
+        assert_eq!(name(&t, Some("shop.example.com"), "/static"), Some("any"));
+    }
+
+    #[test]
+    fn ports_are_stripped_without_breaking_ipv6() {
+        assert_eq!(strip_port("example.com:80"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:8080"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(strip_port("::1"), "::1");
+    }
+}

@@ -1,0 +1,36 @@
+//! Process state shared by the data path and the admin listener.
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::routing::RouteTable;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub struct State {
+    /// The routing snapshot; a request loads it once and keeps it (see `proxy.rs`).
+    pub table: ArcSwap<RouteTable>,
+    pub metrics: Metrics,
+    ready: AtomicBool,
+}
+
+impl State {
+    pub fn new(config: &Config) -> Result<Arc<Self>, prometheus::Error> {
+        let metrics = Metrics::new()?;
+        let table = RouteTable::build(config, &metrics);
+        Ok(Arc::new(Self {
+            table: ArcSwap::from_pointee(table),
+            metrics,
+            ready: AtomicBool::new(false),
+        }))
+    }
+
+    /// `/readyz`: true once the listeners are up, false again while draining.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+}
