@@ -1,0 +1,8 @@
+//! trinity-deploy: renders the Trinity stack from one values file into typed Kubernetes objects,
+//! validates them (embedded Kubernetes 1.33 schema + lints), and applies them.
+
+pub mod object;
+pub mod render;
+pub mod secrets;
+pub mod validate;
+pub mod values;

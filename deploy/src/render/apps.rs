@@ -1,0 +1,253 @@
+//! The Trinity applications: web (Django), fastapi, trinity-ai, frontend, celery, flight, the shared
+//! `trinity-env` ConfigMap and the migration Job that runs before web rolls.
+
+use super::common::{
+    Port, Tier, Timing, container, container_port, deployment, env_from_config, http_probe, labels,
+    meta, node_port, pod_security, secret_env, service, shell_probe, stack_labels, tcp_probe,
+};
+use crate::object::{Component, Manifest, Object};
+use crate::secrets;
+use crate::values::Values;
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::BTreeMap;
+
+/// Name of the ConfigMap with the apps' non-secret connection settings.
+pub const APP_ENV: &str = "trinity-env";
+/// UID of the application images.
+const APP_UID: i64 = 1000;
+/// UID of the frontend's nginx.
+const NGINX_UID: i64 = 101;
+
+pub fn render(v: &Values) -> Vec<Manifest> {
+    let m = |component, object: Object| Manifest { component, object };
+    let mut out = vec![
+        m(Component::Config, app_env(v).into()),
+        m(Component::Migrate, migration(v).into()),
+    ];
+    out.extend(web(v).into_iter().map(|o| m(Component::Web, o)));
+    out.extend(fastapi(v).into_iter().map(|o| m(Component::Fastapi, o)));
+    out.extend(
+        trinity_ai(v)
+            .into_iter()
+            .map(|o| m(Component::TrinityAi, o)),
+    );
+    out.extend(frontend(v).into_iter().map(|o| m(Component::Frontend, o)));
+    out.push(m(Component::Celery, celery(v).into()));
+    out.extend(flight(v).into_iter().map(|o| m(Component::Flight, o)));
+    out
+}
+
+fn app_env(v: &Values) -> ConfigMap {
+    let data = [
+        ("POSTGRES_HOST", "postgres"),
+        ("POSTGRES_PORT", "5432"),
+        ("POSTGRES_DB", v.apps.postgres_db.as_str()),
+        ("MONGO_HOST", "mongo"),
+        ("MONGO_PORT", "27017"),
+        ("REDIS_HOST", "redis"),
+        ("REDIS_PORT", "6379"),
+        ("MINIO_ENDPOINT", "minio:9000"),
+        ("FLIGHT_HOST", "flight"),
+        ("FLIGHT_PORT", "8815"),
+        ("FASTAPI_URL", "http://fastapi:8001"),
+        ("TRINITY_AI_URL", "http://trinity-ai:8002"),
+    ];
+    ConfigMap {
+        metadata: meta(v, APP_ENV, stack_labels()),
+        data: Some(
+            data.iter()
+                .map(|(k, val)| ((*k).to_owned(), (*val).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+        ..ConfigMap::default()
+    }
+}
+
+/// Credentials every backend container reads from the generated Secrets.
+fn secret_env_vars() -> Vec<EnvVar> {
+    vec![
+        secret_env("POSTGRES_USER", secrets::POSTGRES.name, "username"),
+        secret_env("POSTGRES_PASSWORD", secrets::POSTGRES.name, "password"),
+        secret_env("MONGO_USER", secrets::MONGO.name, "username"),
+        secret_env("MONGO_PASSWORD", secrets::MONGO.name, "password"),
+        secret_env("MINIO_ACCESS_KEY", secrets::MINIO.name, "root-user"),
+        secret_env("MINIO_SECRET_KEY", secrets::MINIO.name, "root-password"),
+        secret_env("REDIS_PASSWORD", secrets::REDIS.name, "password"),
+        secret_env("DJANGO_SECRET_KEY", secrets::DJANGO.name, "secret-key"),
+    ]
+}
+
+/// A backend container: the app env ConfigMap, the generated credentials, no low ports.
+fn backend(name: &str, c: &crate::values::Component) -> Container {
+    let mut k = container(name, c.image_ref(), &c.resources, false);
+    k.env_from = Some(vec![env_from_config(APP_ENV)]);
+    k.env = Some(secret_env_vars());
+    k
+}
+
+fn pod(uid: i64, c: Container) -> PodSpec {
+    PodSpec {
+        security_context: Some(pod_security(uid)),
+        containers: vec![c],
+        ..PodSpec::default()
+    }
+}
+
+fn web(v: &Values) -> Vec<Object> {
+    let mut c = backend("web", &v.web);
+    c.ports = Some(vec![container_port("http", 8000)]);
+    let host = Some(v.apps.probe_host.as_str());
+    c.startup_probe = Some(http_probe("/admin/", "http", host, Timing(10, 10, 5, 30)));
+    c.readiness_probe = Some(http_probe("/admin/", "http", host, Timing::READY));
+    c.liveness_probe = Some(http_probe("/admin/", "http", host, Timing::LIVE));
+    let ports = [Port("http", 8000, "http", node_port(v, v.node_ports.web))];
+    vec![
+        service(v, "web", "web", Tier::App, &ports).into(),
+        deployment(v, "web", Tier::App, v.web.replicas, pod(APP_UID, c)).into(),
+    ]
+}
+
+fn fastapi(v: &Values) -> Vec<Object> {
+    let mut c = backend("fastapi", &v.fastapi);
+    c.ports = Some(vec![container_port("http", 8001)]);
+    c.readiness_probe = Some(tcp_probe("http", Timing::READY));
+    c.liveness_probe = Some(tcp_probe("http", Timing::LIVE));
+    let ports = [Port(
+        "http",
+        8001,
+        "http",
+        node_port(v, v.node_ports.fastapi),
+    )];
+    vec![
+        service(v, "fastapi", "fastapi", Tier::App, &ports).into(),
+        deployment(v, "fastapi", Tier::App, v.fastapi.replicas, pod(APP_UID, c)).into(),
+    ]
+}
+
+fn trinity_ai(v: &Values) -> Vec<Object> {
+    let mut c = backend("trinity-ai", &v.trinity_ai);
+    c.ports = Some(vec![container_port("http", 8002)]);
+    // Model loading is slow: up to 10 minutes to start, long probe timeouts once running.
+    c.startup_probe = Some(tcp_probe("http", Timing(10, 10, 5, 60)));
+    c.readiness_probe = Some(tcp_probe("http", Timing(0, 15, 10, 4)));
+    c.liveness_probe = Some(tcp_probe("http", Timing(0, 30, 20, 5)));
+    let ports = [Port(
+        "http",
+        8002,
+        "http",
+        node_port(v, v.node_ports.trinity_ai),
+    )];
+    vec![
+        service(v, "trinity-ai", "trinity-ai", Tier::App, &ports).into(),
+        deployment(
+            v,
+            "trinity-ai",
+            Tier::App,
+            v.trinity_ai.replicas,
+            pod(APP_UID, c),
+        )
+        .into(),
+    ]
+}
+
+fn frontend(v: &Values) -> Vec<Object> {
+    let f = &v.frontend;
+    let mut c = container("frontend", f.image_ref(), &f.resources, true);
+    c.ports = Some(vec![container_port("http", 80)]);
+    c.readiness_probe = Some(http_probe("/", "http", None, Timing::READY));
+    c.liveness_probe = Some(http_probe("/", "http", None, Timing::LIVE));
+    let ports = [Port(
+        "http",
+        80,
+        "http",
+        node_port(v, v.node_ports.frontend),
+    )];
+    vec![
+        service(v, "frontend", "frontend", Tier::App, &ports).into(),
+        deployment(v, "frontend", Tier::App, f.replicas, pod(NGINX_UID, c)).into(),
+    ]
+}
+
+fn celery(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
+    let mut c = backend("celery", &v.celery);
+    let app = &v.apps.celery_app;
+    c.args = Some(vec![
+        "celery".into(),
+        "-A".into(),
+        app.clone(),
+        "worker".into(),
+        "--loglevel=INFO".into(),
+    ]);
+    // `inspect ping` round-trips through Redis: slow under load, so a long timeout and period.
+    let ping = format!("celery -A {app} inspect ping -d \"celery@$HOSTNAME\" --timeout 20");
+    c.liveness_probe = Some(shell_probe(&ping, Timing(60, 60, 30, 3)));
+    deployment(v, "celery", Tier::App, v.celery.replicas, pod(APP_UID, c))
+}
+
+fn flight(v: &Values) -> Vec<Object> {
+    let mut c = backend("flight", &v.flight);
+    c.ports = Some(vec![container_port("flight", 8815)]);
+    c.readiness_probe = Some(tcp_probe("flight", Timing::READY));
+    c.liveness_probe = Some(tcp_probe("flight", Timing::LIVE));
+    let ports = [Port(
+        "flight",
+        8815,
+        "flight",
+        node_port(v, v.node_ports.flight),
+    )];
+    vec![
+        service(v, "flight", "flight", Tier::App, &ports).into(),
+        deployment(v, "flight", Tier::App, v.flight.replicas, pod(APP_UID, c)).into(),
+    ]
+}
+
+/// Name of the migration Job: one per web tag, since a Job's pod template is immutable.
+pub fn migration_name(tag: &str) -> String {
+    let mut slug: String = tag
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    slug.truncate(63 - "web-migrate-".len());
+    format!("web-migrate-{}", slug.trim_matches('-'))
+}
+
+fn migration(v: &Values) -> Job {
+    let mut c = backend("migrate", &v.web);
+    c.args = Some(vec![
+        "python".into(),
+        "manage.py".into(),
+        "migrate".into(),
+        "--noinput".into(),
+    ]);
+    let mut spec = pod(APP_UID, c);
+    spec.restart_policy = Some("Never".to_owned());
+    spec.automount_service_account_token = Some(false);
+    Job {
+        metadata: meta(
+            v,
+            &migration_name(&v.web.tag),
+            labels("web-migrate", Tier::App),
+        ),
+        spec: Some(JobSpec {
+            backoff_limit: Some(3),
+            active_deadline_seconds: Some(900),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels("web-migrate", Tier::App)),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(spec),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    }
+}

@@ -1,0 +1,308 @@
+//! Builders shared by the component renderers: labels, security contexts, probes, env, Services.
+
+use crate::values::{Resources, Values};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapEnvSource, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
+    HTTPGetAction, HTTPHeader, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
+    ServiceSpec, TCPSocketAction,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
+
+/// `trinity.io/tier`: what NetworkPolicies select on.
+pub const TIER: &str = "trinity.io/tier";
+pub const APP: &str = "app.kubernetes.io/name";
+pub const PART_OF: &str = "app.kubernetes.io/part-of";
+
+/// The NetworkPolicy tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// The proxy: reachable from anywhere.
+    Edge,
+    /// Trinity application pods (web, fastapi, …, celery, migration, backups).
+    App,
+    /// PostgreSQL, MongoDB, Redis, MinIO: reachable only from app pods.
+    Db,
+    /// cloudflared: may only reach the proxy.
+    Tunnel,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Edge => "edge",
+            Tier::App => "app",
+            Tier::Db => "db",
+            Tier::Tunnel => "tunnel",
+        }
+    }
+}
+
+/// Labels that select `app`'s pods.
+pub fn selector(app: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (APP.to_owned(), app.to_owned()),
+        (PART_OF.to_owned(), "trinity".to_owned()),
+    ])
+}
+
+/// Labels of objects that belong to the stack as a whole rather than one app.
+pub fn stack_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (PART_OF.to_owned(), "trinity".to_owned()),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "trinity-deploy".to_owned(),
+        ),
+    ])
+}
+
+/// Every label of `app`'s objects and pods.
+pub fn labels(app: &str, tier: Tier) -> BTreeMap<String, String> {
+    let mut l = selector(app);
+    l.insert(
+        "app.kubernetes.io/managed-by".to_owned(),
+        "trinity-deploy".to_owned(),
+    );
+    l.insert(TIER.to_owned(), tier.as_str().to_owned());
+    l
+}
+
+/// Metadata in the stack's namespace.
+pub fn meta(v: &Values, name: &str, labels: BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(v.namespace.clone()),
+        labels: Some(labels),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Pod-level security: non-root `uid`, RuntimeDefault seccomp, volumes group-owned by `uid`.
+pub fn pod_security(uid: i64) -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(uid),
+        run_as_group: Some(uid),
+        fs_group: Some(uid),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..PodSecurityContext::default()
+    }
+}
+
+/// Container security allowed by Pod Security `restricted`; `bind_low_ports` adds NET_BIND_SERVICE.
+pub fn container_security(bind_low_ports: bool) -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: bind_low_ports.then(|| vec!["NET_BIND_SERVICE".to_owned()]),
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+pub fn resources(r: &Resources) -> ResourceRequirements {
+    let pair = |memory: &str, cpu: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])
+    };
+    ResourceRequirements {
+        requests: Some(pair(&r.requests.memory.0, &r.requests.cpu.0)),
+        limits: Some(pair(&r.limits.memory.0, &r.limits.cpu.0)),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// Probe timing: (initial delay, period, timeout, failure threshold), in seconds / count.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing(pub i32, pub i32, pub i32, pub i32);
+
+impl Timing {
+    pub const READY: Timing = Timing(5, 10, 3, 3);
+    pub const LIVE: Timing = Timing(15, 20, 5, 3);
+
+    fn apply(self, p: Probe) -> Probe {
+        Probe {
+            initial_delay_seconds: Some(self.0),
+            period_seconds: Some(self.1),
+            timeout_seconds: Some(self.2),
+            failure_threshold: Some(self.3),
+            ..p
+        }
+    }
+}
+
+/// HTTP GET probe on a named container port, with an optional Host header.
+pub fn http_probe(path: &str, port: &str, host: Option<&str>, t: Timing) -> Probe {
+    t.apply(Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String(port.to_owned()),
+            http_headers: host.map(|h| {
+                vec![HTTPHeader {
+                    name: "Host".to_owned(),
+                    value: h.to_owned(),
+                }]
+            }),
+            ..HTTPGetAction::default()
+        }),
+        ..Probe::default()
+    })
+}
+
+/// TCP probe on a named container port.
+pub fn tcp_probe(port: &str, t: Timing) -> Probe {
+    t.apply(Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(port.to_owned()),
+            ..TCPSocketAction::default()
+        }),
+        ..Probe::default()
+    })
+}
+
+/// Probe running `sh -c script` in the container.
+pub fn shell_probe(script: &str, t: Timing) -> Probe {
+    t.apply(Probe {
+        exec: Some(ExecAction {
+            command: Some(vec!["sh".into(), "-c".into(), script.to_owned()]),
+        }),
+        ..Probe::default()
+    })
+}
+
+pub fn env(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.to_owned()),
+        ..EnvVar::default()
+    }
+}
+
+/// An env var read from a generated Secret (the value never appears in the manifests).
+pub fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: key.to_owned(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// All keys of a ConfigMap as env vars.
+pub fn env_from_config(name: &str) -> EnvFromSource {
+    EnvFromSource {
+        config_map_ref: Some(ConfigMapEnvSource {
+            name: name.to_owned(),
+            optional: Some(false),
+        }),
+        ..EnvFromSource::default()
+    }
+}
+
+/// A container with the stack's security context and the component's image and resources.
+pub fn container(name: &str, image: String, res: &Resources, low_ports: bool) -> Container {
+    Container {
+        name: name.to_owned(),
+        image: Some(image),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        resources: Some(resources(res)),
+        security_context: Some(container_security(low_ports)),
+        ..Container::default()
+    }
+}
+
+/// One Service port: (name, port, target port name, NodePort when enabled).
+pub struct Port<'a>(pub &'a str, pub i32, pub &'a str, pub Option<i32>);
+
+/// A Service selecting `app`'s pods; NodePort type when any port carries one.
+pub fn service(v: &Values, name: &str, app: &str, tier: Tier, ports: &[Port<'_>]) -> Service {
+    let node = ports.iter().any(|p| p.3.is_some());
+    Service {
+        metadata: meta(v, name, labels(app, tier)),
+        spec: Some(ServiceSpec {
+            type_: Some(if node { "NodePort" } else { "ClusterIP" }.to_owned()),
+            selector: Some(selector(app)),
+            ports: Some(
+                ports
+                    .iter()
+                    .map(|Port(pname, port, target, node_port)| ServicePort {
+                        name: Some((*pname).to_owned()),
+                        port: *port,
+                        target_port: Some(IntOrString::String((*target).to_owned())),
+                        node_port: *node_port,
+                        protocol: Some("TCP".to_owned()),
+                        ..ServicePort::default()
+                    })
+                    .collect(),
+            ),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// `Some(port)` when NodePorts are enabled.
+pub fn node_port(v: &Values, port: i32) -> Option<i32> {
+    v.node_ports.enabled.then_some(port)
+}
+
+/// A Deployment of `replicas` pods of `app` running `pod` (service-account token not mounted unless set).
+pub fn deployment(v: &Values, app: &str, tier: Tier, replicas: i32, pod: PodSpec) -> Deployment {
+    Deployment {
+        metadata: meta(v, app, labels(app, tier)),
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            revision_history_limit: Some(5),
+            selector: LabelSelector {
+                match_labels: Some(selector(app)),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(app, tier)),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    automount_service_account_token: pod
+                        .automount_service_account_token
+                        .or(Some(false)),
+                    ..pod
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+/// A named TCP container port.
+pub fn container_port(name: &str, port: i32) -> k8s_openapi::api::core::v1::ContainerPort {
+    k8s_openapi::api::core::v1::ContainerPort {
+        name: Some(name.to_owned()),
+        container_port: port,
+        protocol: Some("TCP".to_owned()),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,312 @@
+//! The optional parts, each behind a values switch: cloudflared, monitoring (prometheus-operator objects
+//! and a Grafana dashboard) and backups (CronJobs onto a `backups` volume).
+
+use super::apps::APP_ENV;
+use super::common::{
+    Tier, Timing, container, container_port, deployment, env, env_from_config, http_probe, labels,
+    meta, pod_security, secret_env, selector, stack_labels,
+};
+use super::proxy::{METRICS_SERVICE, NAME as PROXY};
+use crate::object::{Component, CustomObject, Manifest, Object};
+use crate::secrets;
+use crate::values::{Component as Image, Values};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Volume, VolumeMount,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub fn render(v: &Values) -> Vec<Manifest> {
+    let mut out = Vec::new();
+    let mut push = |component, objects: Vec<Object>| {
+        out.extend(
+            objects
+                .into_iter()
+                .map(|object| Manifest { component, object }),
+        );
+    };
+    if v.cloudflared.enabled {
+        push(Component::Cloudflared, vec![cloudflared(v).into()]);
+    }
+    if v.monitoring.enabled {
+        push(Component::Monitoring, monitoring(v));
+    }
+    if v.backups.enabled {
+        push(Component::Backups, backups(v));
+    }
+    out
+}
+
+fn cloudflared(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
+    let img = &v.cloudflared_image;
+    let mut c = container("cloudflared", img.image_ref(), &img.resources, false);
+    c.args = Some(
+        [
+            "tunnel",
+            "--no-autoupdate",
+            "--metrics",
+            "0.0.0.0:2000",
+            "run",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    );
+    c.env = Some(vec![secret_env(
+        "TUNNEL_TOKEN",
+        &v.cloudflared.token_secret,
+        "token",
+    )]);
+    c.ports = Some(vec![container_port("metrics", 2000)]);
+    c.readiness_probe = Some(http_probe("/ready", "metrics", None, Timing::READY));
+    c.liveness_probe = Some(http_probe("/ready", "metrics", None, Timing::LIVE));
+    let pod = PodSpec {
+        security_context: Some(pod_security(65532)),
+        containers: vec![c],
+        ..PodSpec::default()
+    };
+    deployment(v, "cloudflared", Tier::Tunnel, img.replicas, pod)
+}
+
+fn custom(v: &Values, kind: &str, name: &str, spec: serde_json::Value) -> Object {
+    Object::Custom(CustomObject {
+        api_version: "monitoring.coreos.com/v1".to_owned(),
+        kind: kind.to_owned(),
+        metadata: meta(v, name, labels(PROXY, Tier::Edge)),
+        spec,
+    })
+}
+
+/// Alerts on the proxy's metric names (see the metrics contract).
+fn alert_rules() -> serde_json::Value {
+    let ratio_5xx = "sum(rate(trinity_proxy_requests_total{code=~\"5..\"}[5m])) \
+                     / clamp_min(sum(rate(trinity_proxy_requests_total[5m])), 1e-9) > 0.05";
+    let p99 = "histogram_quantile(0.99, sum by (le, route) \
+               (rate(trinity_proxy_request_duration_seconds_bucket[5m]))) > 2";
+    json!([{
+        "name": "trinity-proxy",
+        "rules": [
+            {"alert": "TrinityProxyHigh5xxRate", "expr": ratio_5xx, "for": "10m",
+             "labels": {"severity": "critical"},
+             "annotations": {"summary": "More than 5% of requests through trinity-proxy answer 5xx"}},
+            {"alert": "TrinityProxyEndpointDown", "expr": "trinity_proxy_endpoint_healthy == 0", "for": "5m",
+             "labels": {"severity": "warning"},
+             "annotations": {"summary": "Upstream {{ $labels.upstream }} endpoint {{ $labels.endpoint }} fails its health checks"}},
+            {"alert": "TrinityProxyHighP99Latency", "expr": p99, "for": "10m",
+             "labels": {"severity": "warning"},
+             "annotations": {"summary": "p99 latency of route {{ $labels.route }} is above 2s"}}
+        ]
+    }])
+}
+
+fn dashboard() -> serde_json::Value {
+    let panel = |id: u32, title: &str, expr: &str, y: u32| {
+        json!({"id": id, "title": title, "type": "timeseries",
+               "gridPos": {"x": 0, "y": y, "w": 24, "h": 8},
+               "targets": [{"expr": expr, "refId": "A"}]})
+    };
+    json!({
+        "title": "Trinity proxy",
+        "uid": "trinity-proxy",
+        "schemaVersion": 39,
+        "panels": [
+            panel(1, "Requests by route and code",
+                  "sum by (route, code) (rate(trinity_proxy_requests_total[5m]))", 0),
+            panel(2, "p99 latency by route",
+                  "histogram_quantile(0.99, sum by (le, route) (rate(trinity_proxy_request_duration_seconds_bucket[5m])))", 8),
+            panel(3, "Healthy endpoints by upstream",
+                  "sum by (upstream) (trinity_proxy_endpoint_healthy)", 16),
+            panel(4, "Retries by reason", "sum by (reason) (rate(trinity_proxy_retries_total[5m]))", 24),
+        ]
+    })
+}
+
+fn monitoring(v: &Values) -> Vec<Object> {
+    let monitor = json!({
+        "selector": {"matchLabels": selector(PROXY)},
+        "namespaceSelector": {"matchNames": [v.namespace]},
+        "endpoints": [{"port": "admin", "path": "/metrics", "interval": "30s"}]
+    });
+    let mut dash_labels = stack_labels();
+    dash_labels.insert("grafana_dashboard".to_owned(), "1".to_owned());
+    let dashboard_text = serde_json::to_string_pretty(&dashboard()).unwrap_or_default();
+    vec![
+        custom(v, "ServiceMonitor", METRICS_SERVICE, monitor),
+        custom(
+            v,
+            "PrometheusRule",
+            PROXY,
+            json!({ "groups": alert_rules() }),
+        ),
+        ConfigMap {
+            metadata: meta(v, "trinity-proxy-dashboard", dash_labels),
+            data: Some(BTreeMap::from([(
+                "trinity-proxy.json".to_owned(),
+                dashboard_text,
+            )])),
+            ..ConfigMap::default()
+        }
+        .into(),
+    ]
+}
+
+const BACKUP_UID: i64 = 1000;
+
+fn backups(v: &Values) -> Vec<Object> {
+    let claim = PersistentVolumeClaim {
+        metadata: meta(v, "backups", labels("backups", Tier::App)),
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+            storage_class_name: v.storage.storage_class.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_owned(),
+                    Quantity(v.storage.backups.0.clone()),
+                )])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    };
+    let keep = v.backups.retention_days;
+    let prune = |dir: &str| format!("find {dir} -type f -mtime +{keep} -delete");
+    let stamp = "$(date +%Y%m%d-%H%M%S)";
+    let pg = format!(
+        "set -eu; mkdir -p /backups/postgres; pg_dump -h postgres -U \"$POSTGRES_USER\" -d \"$POSTGRES_DB\" \
+         -Fc -f /backups/postgres/{stamp}.dump; {}",
+        prune("/backups/postgres")
+    );
+    let mongo = format!(
+        "set -eu; mkdir -p /backups/mongo; mongodump --host mongo --authenticationDatabase admin \
+         --username \"$MONGO_USER\" --password \"$MONGO_PASSWORD\" --gzip --archive=/backups/mongo/{stamp}.archive.gz; {}",
+        prune("/backups/mongo")
+    );
+    let minio = "set -eu; mkdir -p /backups/minio; \
+                 mc alias set trinity http://minio:9000 \"$MINIO_ACCESS_KEY\" \"$MINIO_SECRET_KEY\" >/dev/null; \
+                 mc mirror --overwrite --remove trinity /backups/minio"
+        .to_owned();
+    let pg_env = vec![
+        secret_env("POSTGRES_USER", secrets::POSTGRES.name, "username"),
+        secret_env("PGPASSWORD", secrets::POSTGRES.name, "password"),
+    ];
+    let mongo_env = vec![
+        secret_env("MONGO_USER", secrets::MONGO.name, "username"),
+        secret_env("MONGO_PASSWORD", secrets::MONGO.name, "password"),
+    ];
+    let minio_env = vec![
+        secret_env("MINIO_ACCESS_KEY", secrets::MINIO.name, "root-user"),
+        secret_env("MINIO_SECRET_KEY", secrets::MINIO.name, "root-password"),
+        env("MC_CONFIG_DIR", "/tmp/mc"),
+    ];
+    let h = v.backups.hour.0;
+    vec![
+        claim.into(),
+        cron(
+            v,
+            "backup-postgres",
+            &v.postgres,
+            format!("0 {h} * * *"),
+            pg,
+            pg_env,
+        )
+        .into(),
+        cron(
+            v,
+            "backup-mongo",
+            &v.mongo,
+            format!("20 {h} * * *"),
+            mongo,
+            mongo_env,
+        )
+        .into(),
+        cron(
+            v,
+            "backup-minio",
+            &v.backup_tools,
+            format!("40 {h} * * *"),
+            minio,
+            minio_env,
+        )
+        .into(),
+    ]
+}
+
+fn cron(
+    v: &Values,
+    name: &str,
+    image: &Image,
+    schedule: String,
+    script: String,
+    env: Vec<EnvVar>,
+) -> CronJob {
+    let mut c = container(name, image.image_ref(), &image.resources, false);
+    c.command = Some(vec!["sh".into(), "-c".into(), script]);
+    c.env_from = Some(vec![env_from_config(APP_ENV)]);
+    c.env = Some(env);
+    c.volume_mounts = Some(vec![
+        VolumeMount {
+            name: "backups".into(),
+            mount_path: "/backups".into(),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        },
+    ]);
+    let pod = PodSpec {
+        restart_policy: Some("OnFailure".to_owned()),
+        automount_service_account_token: Some(false),
+        security_context: Some(pod_security(BACKUP_UID)),
+        containers: vec![c],
+        volumes: Some(vec![
+            Volume {
+                name: "backups".into(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: "backups".into(),
+                    read_only: None,
+                }),
+                ..Volume::default()
+            },
+            Volume {
+                name: "tmp".into(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            },
+        ]),
+        ..PodSpec::default()
+    };
+    let pod_labels = labels("backups", Tier::App);
+    CronJob {
+        metadata: meta(v, name, pod_labels.clone()),
+        spec: Some(CronJobSpec {
+            schedule,
+            concurrency_policy: Some("Forbid".to_owned()),
+            starting_deadline_seconds: Some(3600),
+            successful_jobs_history_limit: Some(3),
+            failed_jobs_history_limit: Some(3),
+            job_template: JobTemplateSpec {
+                metadata: None,
+                spec: Some(JobSpec {
+                    backoff_limit: Some(2),
+                    template: PodTemplateSpec {
+                        metadata: Some(ObjectMeta {
+                            labels: Some(pod_labels),
+                            ..ObjectMeta::default()
+                        }),
+                        spec: Some(pod),
+                    },
+                    ..JobSpec::default()
+                }),
+            },
+            ..CronJobSpec::default()
+        }),
+        ..CronJob::default()
+    }
+}

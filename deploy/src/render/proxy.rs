@@ -1,0 +1,193 @@
+//! trinity-proxy: its ConfigMap, ServiceAccount and EndpointSlice RBAC, Deployment spread across nodes,
+//! PodDisruptionBudget, public Service (80, 8080) and metrics Service (admin port).
+
+use super::common::{
+    Port, Tier, Timing, container, container_port, deployment, http_probe, labels, meta,
+    pod_security, selector, service,
+};
+use super::proxy_config::{ADMIN_PORT, CONFIG_KEY, LISTEN_PORTS};
+use crate::object::{Component, Manifest, Object};
+use crate::values::Values;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Lifecycle, LifecycleHandler, PodSpec, ServiceAccount,
+    SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
+
+pub const NAME: &str = "trinity-proxy";
+/// The Service the ServiceMonitor scrapes.
+pub const METRICS_SERVICE: &str = "trinity-proxy-metrics";
+/// UID the proxy image runs as (docker/trinity-proxy.Dockerfile).
+const PROXY_UID: i64 = 10001;
+
+pub fn render(v: &Values, config_yaml: String) -> Vec<Manifest> {
+    let objects: Vec<Object> = vec![
+        config_map(v, config_yaml).into(),
+        ServiceAccount {
+            metadata: meta(v, NAME, labels(NAME, Tier::Edge)),
+            automount_service_account_token: Some(true),
+            ..ServiceAccount::default()
+        }
+        .into(),
+        role(v).into(),
+        role_binding(v).into(),
+        proxy_deployment(v).into(),
+        pdb(v).into(),
+        public_service(v).into(),
+        service(
+            v,
+            METRICS_SERVICE,
+            NAME,
+            Tier::Edge,
+            &[Port("admin", ADMIN_PORT, "admin", None)],
+        )
+        .into(),
+    ];
+    objects
+        .into_iter()
+        .map(|object| Manifest {
+            component: Component::Proxy,
+            object,
+        })
+        .collect()
+}
+
+fn config_map(v: &Values, config_yaml: String) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(v, NAME, labels(NAME, Tier::Edge)),
+        data: Some(BTreeMap::from([(CONFIG_KEY.to_owned(), config_yaml)])),
+        ..ConfigMap::default()
+    }
+}
+
+fn role(v: &Values) -> Role {
+    Role {
+        metadata: meta(v, NAME, labels(NAME, Tier::Edge)),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["discovery.k8s.io".to_owned()]),
+            resources: Some(vec!["endpointslices".to_owned()]),
+            verbs: vec!["get".into(), "list".into(), "watch".into()],
+            ..PolicyRule::default()
+        }]),
+    }
+}
+
+fn role_binding(v: &Values) -> RoleBinding {
+    RoleBinding {
+        metadata: meta(v, NAME, labels(NAME, Tier::Edge)),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".to_owned(),
+            kind: "Role".to_owned(),
+            name: NAME.to_owned(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            name: NAME.to_owned(),
+            namespace: Some(v.namespace.clone()),
+            ..Subject::default()
+        }]),
+    }
+}
+
+/// Seconds of the preStop sleep: endpoints controllers and kube-proxy drop the pod meanwhile.
+fn pre_stop_seconds(v: &Values) -> i64 {
+    v.proxy.drain_delay.0.as_secs().max(1) as i64
+}
+
+/// preStop sleep, then the proxy's own drain (drain_delay + shutdown timeout), plus 5s of margin.
+pub fn termination_grace_seconds(v: &Values) -> i64 {
+    let drain = v.proxy.drain_delay.0 + v.proxy.shutdown_timeout.0;
+    pre_stop_seconds(v) + drain.as_secs_f64().ceil() as i64 + 5
+}
+
+fn proxy_deployment(v: &Values) -> Deployment {
+    let p = &v.trinity_proxy;
+    let mut c = container(NAME, p.image_ref(), &p.resources, true);
+    c.args = Some(vec![
+        "--config".into(),
+        format!("/etc/trinity-proxy/{CONFIG_KEY}"),
+    ]);
+    c.ports = Some(vec![
+        container_port("http", LISTEN_PORTS[0]),
+        container_port("http-alt", LISTEN_PORTS[1]),
+        container_port("admin", ADMIN_PORT),
+    ]);
+    c.readiness_probe = Some(http_probe("/readyz", "admin", None, Timing(2, 5, 2, 2)));
+    c.liveness_probe = Some(http_probe("/healthz", "admin", None, Timing::LIVE));
+    c.lifecycle = Some(Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            sleep: Some(SleepAction {
+                seconds: pre_stop_seconds(v),
+            }),
+            ..LifecycleHandler::default()
+        }),
+        ..Lifecycle::default()
+    });
+    c.volume_mounts = Some(vec![VolumeMount {
+        name: "config".to_owned(),
+        mount_path: "/etc/trinity-proxy".to_owned(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }]);
+    let pod = PodSpec {
+        service_account_name: Some(NAME.to_owned()),
+        automount_service_account_token: Some(true),
+        security_context: Some(pod_security(PROXY_UID)),
+        termination_grace_period_seconds: Some(termination_grace_seconds(v)),
+        topology_spread_constraints: Some(vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "kubernetes.io/hostname".to_owned(),
+            when_unsatisfiable: "ScheduleAnyway".to_owned(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(selector(NAME)),
+                ..LabelSelector::default()
+            }),
+            ..TopologySpreadConstraint::default()
+        }]),
+        containers: vec![c],
+        volumes: Some(vec![Volume {
+            name: "config".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: NAME.to_owned(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        }]),
+        ..PodSpec::default()
+    };
+    deployment(v, NAME, Tier::Edge, p.replicas, pod)
+}
+
+fn pdb(v: &Values) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: meta(v, NAME, labels(NAME, Tier::Edge)),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(NAME)),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
+}
+
+fn public_service(v: &Values) -> k8s_openapi::api::core::v1::Service {
+    let np = v.node_ports.enabled.then_some(v.node_ports.proxy);
+    service(
+        v,
+        NAME,
+        NAME,
+        Tier::Edge,
+        &[
+            Port("http", LISTEN_PORTS[0], "http", np),
+            Port("http-alt", LISTEN_PORTS[1], "http-alt", None),
+        ],
+    )
+}

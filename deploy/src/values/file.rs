@@ -1,0 +1,277 @@
+//! The values file format: serde structs, `deny_unknown_fields`, every default named in its doc comment.
+
+use super::scalar::{DnsLabel, Duration, Hour, Quantity};
+use serde::Deserialize;
+
+/// The whole values file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StackFile {
+    /// Namespace of every object. Default `trinity`.
+    pub namespace: DnsLabel,
+    /// Requests and limits of every container unless its component sets its own.
+    /// Default requests 512Mi memory / 250m CPU, limits 1Gi / 500m.
+    pub resources: Resources,
+    /// Volume sizes of the stateful components.
+    pub storage: Storage,
+    /// NodePorts; off by default since the proxy is the entry.
+    pub node_ports: NodePorts,
+    /// trinity-proxy settings rendered into its ConfigMap and Deployment.
+    pub proxy: ProxySettings,
+    /// Settings shared by the Trinity application components.
+    pub apps: Apps,
+    /// Image, tag, replicas and resources per component.
+    pub components: Components,
+    /// Cloudflare tunnel in front of the proxy. Default off.
+    pub cloudflared: Cloudflared,
+    /// ServiceMonitor, PrometheusRule and Grafana dashboard. Default off.
+    pub monitoring: Monitoring,
+    /// Backup CronJobs (pg_dump, mongodump, MinIO mirror). Default off.
+    pub backups: Backups,
+}
+
+/// Requests and limits of one container.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub requests: ResourceValues,
+    pub limits: ResourceValues,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            requests: ResourceValues {
+                memory: Quantity("512Mi".into()),
+                cpu: Quantity("250m".into()),
+            },
+            limits: ResourceValues {
+                memory: Quantity("1Gi".into()),
+                cpu: Quantity("500m".into()),
+            },
+        }
+    }
+}
+
+/// Memory and CPU quantities, Kubernetes syntax (`512Mi`, `250m`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceValues {
+    pub memory: Quantity,
+    pub cpu: Quantity,
+}
+
+/// Persistent volume sizes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// StorageClass of every claim. Default: the cluster's default class.
+    pub storage_class: Option<String>,
+    /// Default 5Gi.
+    pub postgres: Quantity,
+    /// Default 5Gi.
+    pub mongo: Quantity,
+    /// Default 2Gi.
+    pub redis: Quantity,
+    /// Default 10Gi.
+    pub minio: Quantity,
+    /// Backup volume. Default 10Gi.
+    pub backups: Quantity,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            storage_class: None,
+            postgres: Quantity("5Gi".into()),
+            mongo: Quantity("5Gi".into()),
+            redis: Quantity("2Gi".into()),
+            minio: Quantity("10Gi".into()),
+            backups: Quantity("10Gi".into()),
+        }
+    }
+}
+
+/// NodePort numbers, used only when `enabled` (default false). Kubernetes accepts 30000-32767.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodePorts {
+    /// Default false: every Service is ClusterIP and the proxy is the entry.
+    pub enabled: bool,
+    /// The proxy's port 80 (default 30081); its port 8080 gets no NodePort.
+    pub proxy: i32,
+    /// Default 30080.
+    pub frontend: i32,
+    /// Default 30000.
+    pub web: i32,
+    /// Default 30001.
+    pub fastapi: i32,
+    /// Default 30002.
+    pub trinity_ai: i32,
+    /// Default 30815.
+    pub flight: i32,
+    /// Default 30432.
+    pub postgres: i32,
+    /// Default 30017.
+    pub mongo: i32,
+    /// Default 30379.
+    pub redis: i32,
+    /// MinIO API. Default 30900.
+    pub minio: i32,
+    /// MinIO console. Default 30901.
+    pub minio_console: i32,
+}
+
+impl Default for NodePorts {
+    fn default() -> Self {
+        NodePorts {
+            enabled: false,
+            proxy: 30081,
+            frontend: 30080,
+            web: 30000,
+            fastapi: 30001,
+            trinity_ai: 30002,
+            flight: 30815,
+            postgres: 30432,
+            mongo: 30017,
+            redis: 30379,
+            minio: 30900,
+            minio_console: 30901,
+        }
+    }
+}
+
+/// trinity-proxy settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySettings {
+    /// Worker threads per proxy pod. Default 2.
+    pub threads: u32,
+    /// CIDRs whose forwarding headers the proxy believes. Default none.
+    pub trusted_proxies: Vec<String>,
+    /// Read timeout (idle gap) of the /trinityai route. Default 300s.
+    pub trinity_ai_read_timeout: Duration,
+    /// Time between readiness turning 503 and the listeners closing. Default 5s.
+    pub drain_delay: Duration,
+    /// Longest wait for in-flight requests after the listeners close. Default 25s.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            threads: 2,
+            trusted_proxies: Vec::new(),
+            trinity_ai_read_timeout: Duration::from_secs(300),
+            drain_delay: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(25),
+        }
+    }
+}
+
+/// Settings shared by the application components.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Apps {
+    /// Image tag of every Trinity application image unless a component sets its own. Default `0.1.0`.
+    pub tag: String,
+    /// Host header of web's probes and the proxy's health check; must be in Django's ALLOWED_HOSTS.
+    /// Default `localhost`.
+    pub probe_host: String,
+    /// Celery application module (`celery -A <app>`). Default `trinity`.
+    pub celery_app: String,
+    /// PostgreSQL database name. Default `trinity`.
+    pub postgres_db: String,
+}
+
+impl Default for Apps {
+    fn default() -> Self {
+        Apps {
+            tag: "0.1.0".into(),
+            probe_host: "localhost".into(),
+            celery_app: "trinity".into(),
+            postgres_db: "trinity".into(),
+        }
+    }
+}
+
+/// Per-component overrides.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Components {
+    pub postgres: ComponentValues,
+    pub mongo: ComponentValues,
+    pub redis: ComponentValues,
+    pub minio: ComponentValues,
+    pub web: ComponentValues,
+    pub fastapi: ComponentValues,
+    pub trinity_ai: ComponentValues,
+    pub frontend: ComponentValues,
+    pub celery: ComponentValues,
+    pub flight: ComponentValues,
+    pub trinity_proxy: ComponentValues,
+    pub cloudflared: ComponentValues,
+    /// The MinIO client image of the MinIO mirror backup.
+    pub backup_tools: ComponentValues,
+}
+
+/// One component's overrides; each missing key keeps the component's default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComponentValues {
+    pub image: Option<String>,
+    pub tag: Option<String>,
+    pub replicas: Option<i32>,
+    pub resources: Option<Resources>,
+}
+
+/// Cloudflare tunnel.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cloudflared {
+    /// Default false.
+    pub enabled: bool,
+    /// Secret holding the tunnel token under key `token`; created by the operator, never generated.
+    /// Default `cloudflared-token`.
+    pub token_secret: String,
+}
+
+impl Default for Cloudflared {
+    fn default() -> Self {
+        Cloudflared {
+            enabled: false,
+            token_secret: "cloudflared-token".into(),
+        }
+    }
+}
+
+/// Prometheus-operator objects.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Monitoring {
+    /// Default false. Applied only when the prometheus-operator CRDs exist.
+    pub enabled: bool,
+}
+
+/// Backup CronJobs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backups {
+    /// Default false.
+    pub enabled: bool,
+    /// Hour (0-23, cluster time zone) of the PostgreSQL dump; MongoDB runs at minute 20 and MinIO at
+    /// minute 40 of the same hour. Default 2.
+    pub hour: Hour,
+    /// Days a dump is kept. Default 7.
+    pub retention_days: u32,
+}
+
+impl Default for Backups {
+    fn default() -> Self {
+        Backups {
+            enabled: false,
+            hour: Hour(2),
+            retention_days: 7,
+        }
+    }
+}

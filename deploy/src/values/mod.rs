@@ -1,0 +1,168 @@
+//! The stack values file (`config/stack.yaml`): its file format, the loader with located errors, and the
+//! resolved model the renderer reads.
+//!
+//! Every key is optional; a missing key takes the default its doc comment names. Unknown keys are errors.
+//! Errors say where: `config/stack.yaml:14:7: components.web.tag: invalid type: integer, expected a string`.
+
+mod file;
+mod scalar;
+
+pub use file::{
+    Apps, Backups, Cloudflared, ComponentValues, Components, Monitoring, NodePorts, ProxySettings,
+    ResourceValues, Resources, StackFile, Storage,
+};
+pub use scalar::{DnsLabel, Duration, Hour, Quantity, is_dns1123_label};
+
+use std::path::{Path, PathBuf};
+
+/// A values file that could not be read or does not describe a valid stack.
+#[derive(Debug, thiserror::Error)]
+pub enum ValuesError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {field}: {problem}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        field: String,
+        problem: String,
+    },
+}
+
+/// Reads and parses a values file.
+pub fn load(path: &Path) -> Result<Values, ValuesError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ValuesError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&path.display().to_string(), &text)
+}
+
+/// Parses values text; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Values, ValuesError> {
+    // An empty document means "all defaults".
+    if text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---"
+    }) {
+        return Ok(Values::from(StackFile::default()));
+    }
+    let de = serde_yaml::Deserializer::from_str(text);
+    let parsed: StackFile = serde_path_to_error::deserialize(de).map_err(|err| {
+        let field = match err.path().to_string() {
+            p if p == "." => "(top level)".to_owned(),
+            p => p,
+        };
+        let inner = err.into_inner();
+        let (line, column) = inner.location().map_or((1, 1), |l| (l.line(), l.column()));
+        let problem = strip_location(&inner.to_string());
+        ValuesError::Invalid {
+            file: file.to_owned(),
+            line,
+            column,
+            field,
+            problem,
+        }
+    })?;
+    Ok(Values::from(parsed))
+}
+
+/// serde_yaml appends " at line L column C" to its messages; the location is printed up front instead.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// One component's resolved image, replicas and resources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    /// Image repository, without the tag.
+    pub image: String,
+    pub tag: String,
+    pub replicas: i32,
+    pub resources: Resources,
+}
+
+impl Component {
+    /// `image:tag`.
+    pub fn image_ref(&self) -> String {
+        format!("{}:{}", self.image, self.tag)
+    }
+}
+
+/// The resolved stack: every default applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Values {
+    pub namespace: String,
+    pub storage: Storage,
+    pub node_ports: NodePorts,
+    pub proxy: ProxySettings,
+    pub apps: Apps,
+    pub cloudflared: Cloudflared,
+    pub monitoring: Monitoring,
+    pub backups: Backups,
+    pub postgres: Component,
+    pub mongo: Component,
+    pub redis: Component,
+    pub minio: Component,
+    pub web: Component,
+    pub fastapi: Component,
+    pub trinity_ai: Component,
+    pub frontend: Component,
+    pub celery: Component,
+    pub flight: Component,
+    pub trinity_proxy: Component,
+    pub cloudflared_image: Component,
+    pub backup_tools: Component,
+}
+
+impl From<StackFile> for Values {
+    fn from(f: StackFile) -> Self {
+        let res = &f.resources;
+        let c = &f.components;
+        let resolve = |v: &ComponentValues, image: &str, tag: &str, replicas: i32| Component {
+            image: v.image.clone().unwrap_or_else(|| image.to_owned()),
+            tag: v.tag.clone().unwrap_or_else(|| tag.to_owned()),
+            replicas: v.replicas.unwrap_or(replicas),
+            resources: v.resources.clone().unwrap_or_else(|| res.clone()),
+        };
+        let app_tag = f.apps.tag.as_str();
+        Values {
+            postgres: resolve(&c.postgres, "postgres", "16.9-alpine", 1),
+            mongo: resolve(&c.mongo, "mongo", "7.0.21", 1),
+            redis: resolve(&c.redis, "redis", "7.4.5-alpine", 1),
+            minio: resolve(&c.minio, "minio/minio", "RELEASE.2025-04-22T22-12-26Z", 1),
+            web: resolve(&c.web, "trinity/web", app_tag, 2),
+            fastapi: resolve(&c.fastapi, "trinity/fastapi", app_tag, 2),
+            trinity_ai: resolve(&c.trinity_ai, "trinity/trinity-ai", app_tag, 1),
+            frontend: resolve(&c.frontend, "trinity/frontend", app_tag, 2),
+            celery: resolve(&c.celery, "trinity/web", app_tag, 2),
+            flight: resolve(&c.flight, "trinity/flight", app_tag, 1),
+            trinity_proxy: resolve(&c.trinity_proxy, "trinity/trinity-proxy", "0.1.0", 2),
+            cloudflared_image: resolve(&c.cloudflared, "cloudflare/cloudflared", "2025.7.0", 2),
+            backup_tools: resolve(
+                &c.backup_tools,
+                "minio/mc",
+                "RELEASE.2025-04-16T18-13-26Z",
+                1,
+            ),
+            namespace: f.namespace.0,
+            storage: f.storage,
+            node_ports: f.node_ports,
+            proxy: f.proxy,
+            apps: f.apps,
+            cloudflared: f.cloudflared,
+            monitoring: f.monitoring,
+            backups: f.backups,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

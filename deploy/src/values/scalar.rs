@@ -1,0 +1,125 @@
+//! Scalar value types that check themselves while deserializing, so a bad value's error carries its line.
+
+use serde::{Deserialize, Deserializer, de::Error as _};
+use std::fmt;
+
+/// A DNS-1123 label: at most 63 lower-case alphanumerics or '-', starting and ending alphanumeric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsLabel(pub String);
+
+impl Default for DnsLabel {
+    fn default() -> Self {
+        DnsLabel("trinity".into())
+    }
+}
+
+/// Whether `s` is a DNS-1123 label.
+pub fn is_dns1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+impl<'de> Deserialize<'de> for DnsLabel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_dns1123_label(&s) {
+            Ok(DnsLabel(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "{s:?} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)"
+            )))
+        }
+    }
+}
+
+/// A duration written like `500ms`, `2s`, `5m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub const fn from_secs(s: u64) -> Self {
+        Duration(std::time::Duration::from_secs(s))
+    }
+}
+
+impl fmt::Display for Duration {
+    /// The proxy config's syntax: whole seconds as `Ns`, otherwise `Nms`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms.is_multiple_of(1000) {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map(Duration)
+            .map_err(|_| D::Error::custom(format!("expected a duration like \"2s\", got {s:?}")))
+    }
+}
+
+/// A Kubernetes resource quantity such as `512Mi`, `250m`, `1`, `10Gi`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quantity(pub String);
+
+/// Whether `s` is a quantity: a decimal number and an optional binary, decimal or exponent suffix.
+pub fn is_quantity(s: &str) -> bool {
+    let number_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(number_end);
+    let number_ok =
+        !number.is_empty() && number != "." && number.chars().filter(|c| *c == '.').count() <= 1;
+    const SUFFIXES: [&str; 13] = [
+        "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G",
+    ];
+    let suffix_ok = SUFFIXES.contains(&suffix) || ["T", "P", "E"].contains(&suffix);
+    number_ok && suffix_ok
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(u64),
+        }
+        let s = match Raw::deserialize(d)? {
+            Raw::Text(s) => s,
+            Raw::Int(n) => n.to_string(),
+        };
+        if is_quantity(&s) {
+            Ok(Quantity(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "expected a quantity like \"512Mi\" or \"250m\", got {s:?}"
+            )))
+        }
+    }
+}
+
+/// An hour of the day, 0-23.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hour(pub u8);
+
+impl<'de> Deserialize<'de> for Hour {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let h = u8::deserialize(d)?;
+        if h < 24 {
+            Ok(Hour(h))
+        } else {
+            Err(D::Error::custom(format!("expected an hour 0-23, got {h}")))
+        }
+    }
+}
