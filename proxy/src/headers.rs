@@ -37,14 +37,13 @@ pub fn client_ip(
     if !trusted_peer {
         return peer;
     }
-    if let Some(name) = &policy.header {
-        if let Some(ip) = headers
+    if let Some(name) = &policy.header
+        && let Some(ip) = headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<IpAddr>().ok())
-        {
-            return ip.to_canonical();
-        }
+    {
+        return ip.to_canonical();
     }
     let mut client = peer;
     for value in headers.get_all(X_FORWARDED_FOR).iter().rev() {
@@ -119,11 +118,11 @@ impl Forwarding<'_> {
         let mut xff = String::with_capacity(64);
         if self.trusted_peer {
             for v in req.headers.get_all(X_FORWARDED_FOR) {
-                if let Ok(s) = v.to_str() {
-                    if !s.trim().is_empty() {
-                        xff.push_str(s.trim());
-                        xff.push_str(", ");
-                    }
+                if let Ok(s) = v.to_str()
+                    && !s.trim().is_empty()
+                {
+                    xff.push_str(s.trim());
+                    xff.push_str(", ");
                 }
             }
         }

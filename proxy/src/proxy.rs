@@ -224,20 +224,19 @@ impl ProxyHttp for TrinityProxy {
         let Some(route) = ctx.route() else {
             return Ok(());
         };
-        if let (true, Some(prefix)) = (route.strip_prefix, route.prefix()) {
-            if let Some(loc) = resp
+        if let (true, Some(prefix)) = (route.strip_prefix, route.prefix())
+            && let Some(loc) = resp
                 .headers
                 .get(http::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
-            {
-                let host = session
-                    .req_header()
-                    .headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok());
-                if let Some(rewritten) = rewrite_location(loc, prefix, host) {
-                    resp.insert_header(http::header::LOCATION, rewritten)?;
-                }
+        {
+            let host = session
+                .req_header()
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok());
+            if let Some(rewritten) = rewrite_location(loc, prefix, host) {
+                resp.insert_header(http::header::LOCATION, rewritten)?;
             }
         }
         Ok(())

@@ -123,12 +123,11 @@ impl RouteTable {
 
     /// The index of the route for `host` (a raw `Host` value, port allowed) and a normalised `path`.
     pub fn find(&self, host: Option<&str>, path: &str) -> Option<usize> {
-        if !self.by_host.is_empty() {
-            if let Some(table) = host.and_then(|h| self.host_table(h)) {
-                if let Some(i) = table.find(path) {
-                    return Some(i);
-                }
-            }
+        if !self.by_host.is_empty()
+            && let Some(table) = host.and_then(|h| self.host_table(h))
+            && let Some(i) = table.find(path)
+        {
+            return Some(i);
         }
         self.any_host.find(path)
     }

@@ -57,7 +57,11 @@ fn serde_error(
     if let Some(cut) = problem.find(" at line ") {
         problem.truncate(cut);
     }
-    if let Some(rest) = problem.strip_prefix(&format!("{path}: ")) {
+    // serde_yaml may prefix its own (parent) path: drop it, ours is printed before the problem.
+    if let Some((head, rest)) = problem.split_once(": ")
+        && !head.contains(char::is_whitespace)
+        && path.starts_with(head)
+    {
         problem = rest.to_owned();
     }
     if problem.is_empty() || text.trim().is_empty() {

@@ -80,11 +80,11 @@ impl Walker {
 
     /// A node begins at `mark`; returns true if it was a mapping key.
     fn node_start(&mut self, mark: Marker, key_text: Option<&str>) -> bool {
-        if let Some(Frame::Map { key }) = self.stack.last_mut() {
-            if key.is_none() {
-                *key = Some(key_text.unwrap_or_default().to_owned());
-                return true;
-            }
+        if let Some(Frame::Map { key }) = self.stack.last_mut()
+            && key.is_none()
+        {
+            *key = Some(key_text.unwrap_or_default().to_owned());
+            return true;
         }
         let pos = Position {
             line: mark.line(),
@@ -107,15 +107,11 @@ impl Walker {
 impl MarkedEventReceiver for Walker {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::Scalar(text, ..) => {
-                if !self.node_start(mark, Some(&text)) {
-                    self.node_end();
-                }
+            Event::Scalar(text, ..) if !self.node_start(mark, Some(&text)) => {
+                self.node_end();
             }
-            Event::Alias(_) => {
-                if !self.node_start(mark, None) {
-                    self.node_end();
-                }
+            Event::Alias(_) if !self.node_start(mark, None) => {
+                self.node_end();
             }
             Event::MappingStart(..) => {
                 self.node_start(mark, None);

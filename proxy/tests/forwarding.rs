@@ -1,0 +1,118 @@
+//! Forwarding headers with untrusted and trusted peers, and request-id propagation.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use support::{HttpClient, TestProxy, Upstream};
+
+async fn proxy_with(client_ip: &str) -> (TestProxy, Upstream) {
+    let up = Upstream::echo("web").await;
+    let yaml = format!(
+        "{client_ip}\nroutes:\n  - {{ name: web, prefix: /, upstream: web }}\nupstreams:\n  web: {{ endpoints: [\"{}\"] }}\n",
+        up.addr
+    );
+    (TestProxy::start(&yaml).await, up)
+}
+
+const SPOOFED: &[(&str, &str)] = &[
+    ("x-forwarded-for", "6.6.6.6"),
+    ("x-real-ip", "6.6.6.6"),
+    ("x-forwarded-proto", "https"),
+    ("x-forwarded-host", "evil.example"),
+    ("x-forwarded-prefix", "/evil"),
+    ("cf-connecting-ip", "6.6.6.6"),
+    ("host", "app.example.com"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_peers_cannot_spoof_forwarding_headers() {
+    // The test client connects from 127.0.0.1, which is not trusted here.
+    let (proxy, _up) =
+        proxy_with("client_ip: { trusted_proxies: [\"10.0.0.0/8\"], header: cf-connecting-ip }")
+            .await;
+    let j = HttpClient::default()
+        .get_with(&proxy.url("/x"), SPOOFED)
+        .await
+        .json();
+    let h = &j["headers"];
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-real-ip"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], "app.example.com");
+    assert_eq!(h["host"], "app.example.com");
+    assert!(h.get("x-forwarded-prefix").is_none(), "{h}");
+    assert!(h.get("cf-connecting-ip").is_none(), "{h}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_peer_client_ip_header_is_believed() {
+    let (proxy, _up) =
+        proxy_with("client_ip: { trusted_proxies: [\"127.0.0.0/8\"], header: cf-connecting-ip }")
+            .await;
+    let j = HttpClient::default()
+        .get_with(
+            &proxy.url("/x"),
+            &[
+                ("cf-connecting-ip", "198.51.100.7"),
+                ("x-forwarded-for", "198.51.100.7"),
+                ("x-forwarded-proto", "https"),
+            ],
+        )
+        .await
+        .json();
+    let h = &j["headers"];
+    assert_eq!(h["x-real-ip"], "198.51.100.7");
+    assert_eq!(
+        h["x-forwarded-for"], "198.51.100.7, 127.0.0.1",
+        "the peer hop is appended"
+    );
+    assert_eq!(
+        h["x-forwarded-proto"], "https",
+        "a trusted proxy's scheme is kept"
+    );
+    assert_eq!(h["cf-connecting-ip"], "198.51.100.7");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_peer_right_most_untrusted_xff_hop() {
+    let (proxy, _up) =
+        proxy_with("client_ip: { trusted_proxies: [\"127.0.0.0/8\", \"10.0.0.0/8\"] }").await;
+    let j = HttpClient::default()
+        .get_with(
+            &proxy.url("/x"),
+            &[("x-forwarded-for", "6.6.6.6, 203.0.113.5, 10.1.2.3")],
+        )
+        .await
+        .json();
+    assert_eq!(j["headers"]["x-real-ip"], "203.0.113.5");
+    assert_eq!(
+        j["headers"]["x-forwarded-for"],
+        "6.6.6.6, 203.0.113.5, 10.1.2.3, 127.0.0.1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_kept_or_generated_and_returned() {
+    let (proxy, _up) = proxy_with("").await;
+    let c = HttpClient::default();
+    let a = c
+        .get_with(&proxy.url("/x"), &[("x-request-id", "req-42.abc")])
+        .await;
+    assert_eq!(a.header("x-request-id"), Some("req-42.abc"));
+    assert_eq!(a.json()["headers"]["x-request-id"], "req-42.abc");
+
+    let a = c
+        .get_with(&proxy.url("/x"), &[("x-request-id", "bad id; drop table")])
+        .await;
+    let id = a.header("x-request-id").unwrap().to_owned();
+    assert_eq!(id.len(), 32);
+    assert_eq!(a.json()["headers"]["x-request-id"], id.as_str());
+
+    let first = c.get(&proxy.url("/x")).await;
+    let second = c.get(&proxy.url("/x")).await;
+    assert_ne!(first.header("x-request-id"), second.header("x-request-id"));
+    assert_eq!(
+        first.json()["headers"]["x-request-id"].as_str(),
+        first.header("x-request-id")
+    );
+}
