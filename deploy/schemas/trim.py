@@ -19,6 +19,7 @@ KINDS = [
     "io.k8s.api.core.v1.ConfigMap",
     "io.k8s.api.core.v1.Service",
     "io.k8s.api.core.v1.ServiceAccount",
+    "io.k8s.api.core.v1.PersistentVolumeClaim",
     "io.k8s.api.apps.v1.Deployment",
     "io.k8s.api.apps.v1.StatefulSet",
     "io.k8s.api.batch.v1.Job",

@@ -66,9 +66,6 @@ impl Schemas {
 
     /// Schema findings for one object; none for kinds the schema does not cover.
     pub fn check(&self, m: &Manifest) -> Vec<Finding> {
-        let Some(validator) = self.validators.get(&key(m)) else {
-            return Vec::new();
-        };
         let instance = match serde_json::to_value(&m.object) {
             Ok(v) => v,
             Err(e) => {
@@ -79,8 +76,19 @@ impl Schemas {
                 )];
             }
         };
-        validator
-            .iter_errors(&instance)
+        self.check_value(&key(m), &instance)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(field, problem)| Finding::new(m, field, format!("schema: {problem}")))
+            .collect()
+    }
+
+    /// (dotted field path, problem) for each schema violation of a JSON object of kind
+    /// `apiVersion/kind`; `None` when the schema does not cover that kind.
+    pub fn check_value(&self, kind: &str, instance: &Value) -> Option<Vec<(String, String)>> {
+        let validator = self.validators.get(kind)?;
+        let problems = validator
+            .iter_errors(instance)
             .map(|e| {
                 let field = e
                     .instance_path()
@@ -96,9 +104,10 @@ impl Schemas {
                 if problem.chars().count() == 300 {
                     problem.push('…');
                 }
-                Finding::new(m, field, format!("schema: {problem}"))
+                (field, problem)
             })
-            .collect()
+            .collect();
+        Some(problems)
     }
 }
 

@@ -5,6 +5,7 @@
 //! Errors say where: `config/stack.yaml:14:7: components.web.tag: invalid type: integer, expected a string`.
 
 mod file;
+mod locate;
 mod scalar;
 
 pub use file::{
@@ -58,8 +59,12 @@ pub fn parse(file: &str, text: &str) -> Result<Values, ValuesError> {
             p => p,
         };
         let inner = err.into_inner();
-        let (line, column) = inner.location().map_or((1, 1), |l| (l.line(), l.column()));
-        let problem = strip_location(&inner.to_string());
+        // serde_yaml locates errors raised by our scalar checks at the enclosing mapping, so point at
+        // the field's value in the text when it is there.
+        let (line, column) = locate::locate(text, &field)
+            .or_else(|| inner.location().map(|l| (l.line(), l.column())))
+            .unwrap_or((1, 1));
+        let problem = strip_path(&field, &strip_location(&inner.to_string()));
         ValuesError::Invalid {
             file: file.to_owned(),
             line,
@@ -69,6 +74,22 @@ pub fn parse(file: &str, text: &str) -> Result<Values, ValuesError> {
         }
     })?;
     Ok(Values::from(parsed))
+}
+
+/// serde_yaml starts nested messages with its own path (a prefix of `field`); the field is printed
+/// before the problem already.
+fn strip_path(field: &str, message: &str) -> String {
+    let mut prefixes: Vec<&str> = field
+        .match_indices(['.', '['])
+        .map(|(i, _)| &field[..i])
+        .collect();
+    prefixes.push(field);
+    prefixes
+        .iter()
+        .rev()
+        .find_map(|p| message.strip_prefix(p).and_then(|m| m.strip_prefix(": ")))
+        .unwrap_or(message)
+        .to_owned()
 }
 
 /// serde_yaml appends " at line L column C" to its messages; the location is printed up front instead.

