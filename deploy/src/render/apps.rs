@@ -3,13 +3,17 @@
 
 use super::common::{
     Port, Tier, Timing, container, container_port, deployment, env_from_config, http_probe, labels,
-    meta, node_port, pod_security, secret_env, service, shell_probe, stack_labels, tcp_probe,
+    meta, node_port, pod_security, pod_security_low_ports, secret_env, service, shell_probe,
+    stack_labels, tcp_probe,
 };
 use crate::object::{Component, Manifest, Object};
 use crate::secrets;
 use crate::values::Values;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, EmptyDirVolumeSource, EnvVar, PodSpec, PodTemplateSpec, Volume,
+    VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
 
@@ -81,7 +85,7 @@ fn secret_env_vars() -> Vec<EnvVar> {
 
 /// A backend container: the app env ConfigMap, the generated credentials, no low ports.
 fn backend(name: &str, c: &crate::values::Component) -> Container {
-    let mut k = container(name, c.image_ref(), &c.resources, false);
+    let mut k = container(name, c.image_ref(), &c.resources);
     k.env_from = Some(vec![env_from_config(APP_ENV)]);
     k.env = Some(secret_env_vars());
     k
@@ -154,7 +158,7 @@ fn trinity_ai(v: &Values) -> Vec<Object> {
 
 fn frontend(v: &Values) -> Vec<Object> {
     let f = &v.frontend;
-    let mut c = container("frontend", f.image_ref(), &f.resources, true);
+    let mut c = container("frontend", f.image_ref(), &f.resources);
     c.ports = Some(vec![container_port("http", 80)]);
     c.readiness_probe = Some(http_probe("/", "http", None, Timing::READY));
     c.liveness_probe = Some(http_probe("/", "http", None, Timing::LIVE));
@@ -164,9 +168,35 @@ fn frontend(v: &Values) -> Vec<Object> {
         "http",
         node_port(v, v.node_ports.frontend),
     )];
+    // nginx writes its cache and pid file: give it writable scratch space.
+    let scratch = [("cache", "/var/cache/nginx"), ("run", "/var/run")];
+    c.volume_mounts = Some(
+        scratch
+            .iter()
+            .map(|(name, path)| VolumeMount {
+                name: (*name).to_owned(),
+                mount_path: (*path).to_owned(),
+                ..VolumeMount::default()
+            })
+            .collect(),
+    );
+    let spec = PodSpec {
+        security_context: Some(pod_security_low_ports(NGINX_UID)),
+        volumes: Some(
+            scratch
+                .iter()
+                .map(|(name, _)| Volume {
+                    name: (*name).to_owned(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Volume::default()
+                })
+                .collect(),
+        ),
+        ..pod(NGINX_UID, c)
+    };
     vec![
         service(v, "frontend", "frontend", Tier::App, &ports).into(),
-        deployment(v, "frontend", Tier::App, f.replicas, pod(NGINX_UID, c)).into(),
+        deployment(v, "frontend", Tier::App, f.replicas, spec).into(),
     ]
 }
 

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
     HTTPGetAction, HTTPHeader, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
     ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
-    ServiceSpec, TCPSocketAction,
+    ServiceSpec, Sysctl, TCPSocketAction,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -97,14 +97,28 @@ pub fn pod_security(uid: i64) -> PodSecurityContext {
     }
 }
 
-/// Container security allowed by Pod Security `restricted`; `bind_low_ports` adds NET_BIND_SERVICE.
-pub fn container_security(bind_low_ports: bool) -> SecurityContext {
+/// Pod-level security for a non-root `uid` that listens on ports below 1024: the namespaced, "safe"
+/// sysctl `net.ipv4.ip_unprivileged_port_start=0` (allowed by `restricted`). Capabilities would not
+/// do: a non-root process gets no effective capabilities and `allowPrivilegeEscalation: false`
+/// ignores file capabilities.
+pub fn pod_security_low_ports(uid: i64) -> PodSecurityContext {
+    PodSecurityContext {
+        sysctls: Some(vec![Sysctl {
+            name: "net.ipv4.ip_unprivileged_port_start".to_owned(),
+            value: "0".to_owned(),
+        }]),
+        ..pod_security(uid)
+    }
+}
+
+/// Container security allowed by Pod Security `restricted`.
+pub fn container_security() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         run_as_non_root: Some(true),
         capabilities: Some(Capabilities {
             drop: Some(vec!["ALL".to_owned()]),
-            add: bind_low_ports.then(|| vec!["NET_BIND_SERVICE".to_owned()]),
+            add: None,
         }),
         seccomp_profile: Some(SeccompProfile {
             type_: "RuntimeDefault".to_owned(),
@@ -222,13 +236,13 @@ pub fn env_from_config(name: &str) -> EnvFromSource {
 }
 
 /// A container with the stack's security context and the component's image and resources.
-pub fn container(name: &str, image: String, res: &Resources, low_ports: bool) -> Container {
+pub fn container(name: &str, image: String, res: &Resources) -> Container {
     Container {
         name: name.to_owned(),
         image: Some(image),
         image_pull_policy: Some("IfNotPresent".to_owned()),
         resources: Some(resources(res)),
-        security_context: Some(container_security(low_ports)),
+        security_context: Some(container_security()),
         ..Container::default()
     }
 }

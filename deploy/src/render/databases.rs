@@ -121,12 +121,7 @@ fn stateful_set(
 
 fn postgres(v: &Values) -> Vec<crate::object::Object> {
     let s = secrets::POSTGRES.name;
-    let mut c = container(
-        "postgres",
-        v.postgres.image_ref(),
-        &v.postgres.resources,
-        false,
-    );
+    let mut c = container("postgres", v.postgres.image_ref(), &v.postgres.resources);
     c.ports = Some(vec![port("postgres", 5432)]);
     c.env = Some(vec![
         secret_env("POSTGRES_USER", s, "username"),
@@ -164,7 +159,7 @@ fn postgres(v: &Values) -> Vec<crate::object::Object> {
 
 fn mongo(v: &Values) -> Vec<crate::object::Object> {
     let s = secrets::MONGO.name;
-    let mut c = container("mongo", v.mongo.image_ref(), &v.mongo.resources, false);
+    let mut c = container("mongo", v.mongo.image_ref(), &v.mongo.resources);
     c.ports = Some(vec![port("mongo", 27017)]);
     c.env = Some(vec![
         secret_env("MONGO_INITDB_ROOT_USERNAME", s, "username"),
@@ -196,7 +191,7 @@ fn mongo(v: &Values) -> Vec<crate::object::Object> {
 }
 
 fn redis(v: &Values) -> Vec<crate::object::Object> {
-    let mut c = container("redis", v.redis.image_ref(), &v.redis.resources, false);
+    let mut c = container("redis", v.redis.image_ref(), &v.redis.resources);
     c.ports = Some(vec![port("redis", 6379)]);
     c.env = Some(vec![
         secret_env("REDIS_PASSWORD", secrets::REDIS.name, "password"),
@@ -228,7 +223,7 @@ fn redis(v: &Values) -> Vec<crate::object::Object> {
 
 fn minio(v: &Values) -> Vec<crate::object::Object> {
     let s = secrets::MINIO.name;
-    let mut c = container("minio", v.minio.image_ref(), &v.minio.resources, false);
+    let mut c = container("minio", v.minio.image_ref(), &v.minio.resources);
     c.ports = Some(vec![port("api", 9000), port("console", 9001)]);
     c.args = Some(vec![
         "server".into(),

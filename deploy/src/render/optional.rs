@@ -44,7 +44,7 @@ pub fn render(v: &Values) -> Vec<Manifest> {
 
 fn cloudflared(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
     let img = &v.cloudflared_image;
-    let mut c = container("cloudflared", img.image_ref(), &img.resources, false);
+    let mut c = container("cloudflared", img.image_ref(), &img.resources);
     c.args = Some(
         [
             "tunnel",
@@ -244,7 +244,7 @@ fn cron(
     script: String,
     env: Vec<EnvVar>,
 ) -> CronJob {
-    let mut c = container(name, image.image_ref(), &image.resources, false);
+    let mut c = container(name, image.image_ref(), &image.resources);
     c.command = Some(vec!["sh".into(), "-c".into(), script]);
     c.env_from = Some(vec![env_from_config(APP_ENV)]);
     c.env = Some(env);

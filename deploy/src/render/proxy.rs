@@ -3,7 +3,7 @@
 
 use super::common::{
     Port, Tier, Timing, container, container_port, deployment, http_probe, labels, meta,
-    pod_security, selector, service,
+    pod_security_low_ports, selector, service,
 };
 use super::proxy_config::{ADMIN_PORT, CONFIG_KEY, LISTEN_PORTS};
 use crate::object::{Component, Manifest, Object};
@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 pub const NAME: &str = "trinity-proxy";
 /// The Service the ServiceMonitor scrapes.
 pub const METRICS_SERVICE: &str = "trinity-proxy-metrics";
-/// UID the proxy image runs as (docker/trinity-proxy.Dockerfile).
-const PROXY_UID: i64 = 10001;
+/// UID the proxy image runs as: distroless `nonroot` (docker/trinity-proxy.Dockerfile).
+const PROXY_UID: i64 = 65532;
 
 pub fn render(v: &Values, config_yaml: String) -> Vec<Manifest> {
     let objects: Vec<Object> = vec![
@@ -107,7 +107,7 @@ pub fn termination_grace_seconds(v: &Values) -> i64 {
 
 fn proxy_deployment(v: &Values) -> Deployment {
     let p = &v.trinity_proxy;
-    let mut c = container(NAME, p.image_ref(), &p.resources, true);
+    let mut c = container(NAME, p.image_ref(), &p.resources);
     c.args = Some(vec![
         "--config".into(),
         format!("/etc/trinity-proxy/{CONFIG_KEY}"),
@@ -137,7 +137,7 @@ fn proxy_deployment(v: &Values) -> Deployment {
     let pod = PodSpec {
         service_account_name: Some(NAME.to_owned()),
         automount_service_account_token: Some(true),
-        security_context: Some(pod_security(PROXY_UID)),
+        security_context: Some(pod_security_low_ports(PROXY_UID)),
         termination_grace_period_seconds: Some(termination_grace_seconds(v)),
         topology_spread_constraints: Some(vec![TopologySpreadConstraint {
             max_skew: 1,
