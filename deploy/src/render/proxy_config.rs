@@ -128,7 +128,12 @@ pub fn build(v: &Values) -> ProxyConfig {
         threads: v.proxy.threads,
         admin: format!("0.0.0.0:{ADMIN_PORT}"),
         client_ip: (!v.proxy.trusted_proxies.is_empty()).then(|| ClientIp {
-            trusted_proxies: v.proxy.trusted_proxies.clone(),
+            trusted_proxies: v
+                .proxy
+                .trusted_proxies
+                .iter()
+                .map(|c| c.0.clone())
+                .collect(),
         }),
         routes,
         upstreams,

@@ -1,6 +1,6 @@
 //! The values file format: serde structs, `deny_unknown_fields`, every default named in its doc comment.
 
-use super::scalar::{DnsLabel, Duration, Hour, Quantity};
+use super::scalar::{Cidr, DnsLabel, Duration, Hour, Quantity, Replicas};
 use serde::Deserialize;
 
 /// The whole values file.
@@ -148,7 +148,7 @@ pub struct ProxySettings {
     /// Worker threads per proxy pod. Default 2.
     pub threads: u32,
     /// CIDRs whose forwarding headers the proxy believes. Default none.
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<Cidr>,
     /// Read timeout (idle gap) of the /trinityai route. Default 300s.
     pub trinity_ai_read_timeout: Duration,
     /// Time between readiness turning 503 and the listeners closing. Default 5s.
@@ -221,7 +221,7 @@ pub struct Components {
 pub struct ComponentValues {
     pub image: Option<String>,
     pub tag: Option<String>,
-    pub replicas: Option<i32>,
+    pub replicas: Option<Replicas>,
     pub resources: Option<Resources>,
 }
 

@@ -12,7 +12,7 @@ pub use file::{
     Apps, Backups, Cloudflared, ComponentValues, Components, Monitoring, NodePorts, ProxySettings,
     ResourceValues, Resources, StackFile, Storage,
 };
-pub use scalar::{DnsLabel, Duration, Hour, Quantity, is_dns1123_label};
+pub use scalar::{Cidr, DnsLabel, Duration, Hour, Quantity, Replicas, is_dns1123_label};
 
 use std::path::{Path, PathBuf};
 
@@ -150,7 +150,7 @@ impl From<StackFile> for Values {
         let resolve = |v: &ComponentValues, image: &str, tag: &str, replicas: i32| Component {
             image: v.image.clone().unwrap_or_else(|| image.to_owned()),
             tag: v.tag.clone().unwrap_or_else(|| tag.to_owned()),
-            replicas: v.replicas.unwrap_or(replicas),
+            replicas: v.replicas.map_or(replicas, |r| r.0),
             resources: v.resources.clone().unwrap_or_else(|| res.clone()),
         };
         let app_tag = f.apps.tag.as_str();

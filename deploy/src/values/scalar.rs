@@ -123,3 +123,51 @@ impl<'de> Deserialize<'de> for Hour {
         }
     }
 }
+
+/// A CIDR block such as `10.0.0.0/8` or `fd00::/8`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cidr(pub String);
+
+/// Whether `s` is `address/prefix` with a prefix that fits the address family.
+pub fn is_cidr(s: &str) -> bool {
+    let Some((addr, len)) = s.split_once('/') else {
+        return false;
+    };
+    let Ok(len) = len.parse::<u8>() else {
+        return false;
+    };
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => len <= 32,
+        Ok(std::net::IpAddr::V6(_)) => len <= 128,
+        Err(_) => false,
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_cidr(&s) {
+            Ok(Cidr(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "expected a CIDR like \"10.0.0.0/8\", got {s:?}"
+            )))
+        }
+    }
+}
+
+/// A replica count, 0-1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replicas(pub i32);
+
+impl<'de> Deserialize<'de> for Replicas {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        match i32::try_from(n) {
+            Ok(n) if (0..=1000).contains(&n) => Ok(Replicas(n)),
+            _ => Err(D::Error::custom(format!(
+                "expected 0-1000 replicas, got {n}"
+            ))),
+        }
+    }
+}

@@ -107,3 +107,18 @@ fn messages_do_not_repeat_the_path() {
     let e = err("proxy:\n  drain_delay: soon\n");
     assert!(!e.contains("drain_delay: proxy:"), "{e}");
 }
+
+#[test]
+fn bad_cidr_and_replicas_are_located() {
+    let e = err("proxy:\n  trusted_proxies: [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n");
+    assert!(
+        e.starts_with("stack.yaml:2:35: proxy.trusted_proxies[1]: "),
+        "{e}"
+    );
+    let e = err("components:\n  web: {replicas: -1}\n");
+    assert!(
+        e.starts_with("stack.yaml:2:19: components.web.replicas: "),
+        "{e}"
+    );
+    assert!(scalar::is_cidr("fd00::/8") && !scalar::is_cidr("10.0.0.0"));
+}
