@@ -120,20 +120,37 @@ struct RouteStatus<'a> {
 struct UpstreamStatus<'a> {
     name: &'a str,
     retries: usize,
+    load_balancing: &'static str,
+    health_check: Option<String>,
     endpoints: Vec<EndpointStatus<'a>>,
 }
 
 #[derive(Serialize)]
 struct EndpointStatus<'a> {
     address: &'a str,
-    /// Active health checking is not implemented yet: every endpoint is considered healthy.
+    /// Active verdict (always true without a health check).
     healthy: bool,
-    /// Passive ejection is not implemented yet.
+    /// Out of rotation by outlier detection.
     ejected: bool,
+    ejected_remaining_ms: Option<u128>,
+    times_ejected: u32,
+    on_probation: bool,
+    /// Takes new requests (healthy and not ejected).
+    eligible: bool,
+    consecutive_failures: u32,
     in_flight: usize,
     requests: u64,
-    connect_failures: u64,
-    last_check: Option<()>,
+    failures: u64,
+    last_check: Option<CheckStatus>,
+}
+
+#[derive(Serialize)]
+struct CheckStatus {
+    /// Seconds since the Unix epoch.
+    at: f64,
+    passed: bool,
+    result: String,
+    took_ms: u128,
 }
 
 impl<'a> Status<'a> {
@@ -163,22 +180,47 @@ impl<'a> Status<'a> {
                 .iter()
                 .map(|p| UpstreamStatus {
                     name: &p.name,
-                    retries: p.retries,
-                    endpoints: p
-                        .endpoints
-                        .iter()
-                        .map(|e| EndpointStatus {
-                            address: &e.label,
-                            healthy: true,
-                            ejected: false,
-                            in_flight: e.in_flight(),
-                            requests: e.requests(),
-                            connect_failures: e.failures(),
-                            last_check: None,
-                        })
-                        .collect(),
+                    retries: p.retries(),
+                    load_balancing: match p.config.load_balancing {
+                        crate::config::LoadBalancing::RoundRobin => "round_robin",
+                        crate::config::LoadBalancing::LeastRequest => "least_request",
+                        crate::config::LoadBalancing::Hash(_) => "hash",
+                    },
+                    health_check: p.health_check().map(|h| match &h.probe {
+                        crate::config::Probe::Http { path, .. } => {
+                            format!("GET {path} every {:?}", h.interval)
+                        }
+                        crate::config::Probe::Tcp => format!("tcp connect every {:?}", h.interval),
+                    }),
+                    endpoints: p.endpoints.iter().map(|e| endpoint_status(e)).collect(),
                 })
                 .collect(),
         }
+    }
+}
+
+fn endpoint_status(e: &crate::upstream::Endpoint) -> EndpointStatus<'_> {
+    let h = e.health.snapshot();
+    EndpointStatus {
+        address: &e.label,
+        healthy: h.healthy,
+        ejected: h.ejected,
+        ejected_remaining_ms: h.ejected_remaining.map(|d| d.as_millis()),
+        times_ejected: h.times_ejected,
+        on_probation: h.on_probation,
+        eligible: e.health.eligible(),
+        consecutive_failures: h.consecutive_failures,
+        in_flight: e.in_flight(),
+        requests: e.requests(),
+        failures: e.failures(),
+        last_check: h.last_probe.map(|p| CheckStatus {
+            at: p
+                .at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            passed: p.passed,
+            result: p.detail,
+            took_ms: p.took.as_millis(),
+        }),
     }
 }

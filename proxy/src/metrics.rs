@@ -10,6 +10,13 @@
 //! | `trinity_proxy_retries_total` | counter | route, reason |
 //! | `trinity_proxy_downstream_connections` | gauge | — |
 //! | `trinity_proxy_build_info` | gauge | version |
+//! | `trinity_proxy_endpoint_healthy` | gauge 0/1 | upstream, endpoint |
+//! | `trinity_proxy_endpoint_ejected` | gauge 0/1 | upstream, endpoint |
+//! | `trinity_proxy_ejections_total` | counter | upstream, reason |
+//! | `trinity_proxy_health_checks_total` | counter | upstream, result |
+//! | `trinity_proxy_panic_routing_total` | counter | upstream |
+//!
+//! Series of an endpoint are removed when the endpoint leaves its pool.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -23,11 +30,22 @@ pub const UPSTREAM_REQUEST_DURATION: &str = "trinity_proxy_upstream_request_dura
 pub const RETRIES_TOTAL: &str = "trinity_proxy_retries_total";
 pub const DOWNSTREAM_CONNECTIONS: &str = "trinity_proxy_downstream_connections";
 pub const BUILD_INFO: &str = "trinity_proxy_build_info";
+pub const ENDPOINT_HEALTHY: &str = "trinity_proxy_endpoint_healthy";
+pub const ENDPOINT_EJECTED: &str = "trinity_proxy_endpoint_ejected";
+pub const EJECTIONS_TOTAL: &str = "trinity_proxy_ejections_total";
+pub const HEALTH_CHECKS_TOTAL: &str = "trinity_proxy_health_checks_total";
+pub const PANIC_ROUTING_TOTAL: &str = "trinity_proxy_panic_routing_total";
 
 /// The `route` label of requests that matched no route.
 pub const NO_ROUTE: &str = "none";
-/// `retries_total{reason}`: the first attempt could not connect.
+/// `retries_total{reason}`: the attempt could not connect.
 pub const RETRY_CONNECT_FAILURE: &str = "connect_failure";
+/// `retries_total{reason}`: the connection broke before a response header arrived.
+pub const RETRY_RESET: &str = "reset";
+/// `retries_total{reason}`: no response header within the read timeout.
+pub const RETRY_TIMEOUT: &str = "timeout";
+/// `retries_total{reason}`: the upstream answered 502, 503 or 504.
+pub const RETRY_STATUS: &str = "status_5xx";
 
 /// Seconds; the long tail covers streaming routes (SSE, AI answers).
 const DURATION_BUCKETS: &[f64] = &[
@@ -50,6 +68,11 @@ pub struct Metrics {
     retries: IntCounterVec,
     pub downstream_connections: IntGauge,
     no_route: RouteMetrics,
+    endpoint_healthy: IntGaugeVec,
+    endpoint_ejected: IntGaugeVec,
+    ejections: IntCounterVec,
+    health_checks: IntCounterVec,
+    panic_routing: IntCounterVec,
 }
 
 impl Metrics {
@@ -105,6 +128,46 @@ impl Metrics {
         registry.register(Box::new(retries.clone()))?;
         registry.register(Box::new(downstream_connections.clone()))?;
         registry.register(Box::new(build_info))?;
+        let endpoint_healthy = IntGaugeVec::new(
+            Opts::new(
+                ENDPOINT_HEALTHY,
+                "1 while active health checks consider the endpoint healthy.",
+            ),
+            &["upstream", "endpoint"],
+        )?;
+        let endpoint_ejected = IntGaugeVec::new(
+            Opts::new(
+                ENDPOINT_EJECTED,
+                "1 while passive outlier detection keeps the endpoint out of rotation.",
+            ),
+            &["upstream", "endpoint"],
+        )?;
+        let ejections = IntCounterVec::new(
+            Opts::new(
+                EJECTIONS_TOTAL,
+                "Endpoints ejected by outlier detection, by upstream and reason.",
+            ),
+            &["upstream", "reason"],
+        )?;
+        let health_checks = IntCounterVec::new(
+            Opts::new(
+                HEALTH_CHECKS_TOTAL,
+                "Active health probes, by upstream and result (success, failure, skipped).",
+            ),
+            &["upstream", "result"],
+        )?;
+        let panic_routing = IntCounterVec::new(
+            Opts::new(
+                PANIC_ROUTING_TOTAL,
+                "Requests routed across all endpoints because none was eligible (panic mode), by upstream.",
+            ),
+            &["upstream"],
+        )?;
+        registry.register(Box::new(endpoint_healthy.clone()))?;
+        registry.register(Box::new(endpoint_ejected.clone()))?;
+        registry.register(Box::new(ejections.clone()))?;
+        registry.register(Box::new(health_checks.clone()))?;
+        registry.register(Box::new(panic_routing.clone()))?;
         let no_route = RouteMetrics::resolve(&requests, &request_duration, &retries, NO_ROUTE);
         Ok(Self {
             registry,
@@ -114,7 +177,28 @@ impl Metrics {
             retries,
             downstream_connections,
             no_route,
+            endpoint_healthy,
+            endpoint_ejected,
+            ejections,
+            health_checks,
+            panic_routing,
         })
+    }
+
+    /// Handles for one upstream pool.
+    pub fn pool(&self, upstream: &str) -> PoolMetrics {
+        PoolMetrics {
+            ejected_consecutive: self
+                .ejections
+                .with_label_values(&[upstream, "consecutive_failures"]),
+            ejected_on_probation: self
+                .ejections
+                .with_label_values(&[upstream, "failed_on_probation"]),
+            checks_success: self.health_checks.with_label_values(&[upstream, "success"]),
+            checks_failure: self.health_checks.with_label_values(&[upstream, "failure"]),
+            checks_skipped: self.health_checks.with_label_values(&[upstream, "skipped"]),
+            panic_routing: self.panic_routing.with_label_values(&[upstream]),
+        }
     }
 
     /// Handles for one route; call when the route table is built.
@@ -128,10 +212,21 @@ impl Metrics {
 
     /// Handles for one endpoint of one upstream; call when the pool is built.
     pub fn endpoint(&self, upstream: &str, endpoint: &str) -> EndpointMetrics {
+        let labels = [upstream, endpoint];
+        let healthy = self.endpoint_healthy.with_label_values(&labels);
+        healthy.set(1);
+        let ejected = self.endpoint_ejected.with_label_values(&labels);
+        ejected.set(0);
         EndpointMetrics {
-            duration: self
-                .upstream_duration
-                .with_label_values(&[upstream, endpoint]),
+            duration: self.upstream_duration.with_label_values(&labels),
+            healthy,
+            ejected,
+            vecs: (
+                self.upstream_duration.clone(),
+                self.endpoint_healthy.clone(),
+                self.endpoint_ejected.clone(),
+            ),
+            labels: [upstream.to_owned(), endpoint.to_owned()],
         }
     }
 
@@ -154,6 +249,9 @@ pub struct RouteMetrics {
     by_method: [OnceLock<Box<[OnceLock<IntCounter>]>>; METHODS.len() + 1],
     pub duration: Histogram,
     pub retry_connect_failure: IntCounter,
+    pub retry_reset: IntCounter,
+    pub retry_timeout: IntCounter,
+    pub retry_status: IntCounter,
 }
 
 impl RouteMetrics {
@@ -169,6 +267,9 @@ impl RouteMetrics {
             by_method: Default::default(),
             duration: duration.with_label_values(&[route]),
             retry_connect_failure: retries.with_label_values(&[route, RETRY_CONNECT_FAILURE]),
+            retry_reset: retries.with_label_values(&[route, RETRY_RESET]),
+            retry_timeout: retries.with_label_values(&[route, RETRY_TIMEOUT]),
+            retry_status: retries.with_label_values(&[route, RETRY_STATUS]),
         }
     }
 
@@ -203,7 +304,30 @@ fn method_label(i: usize) -> &'static str {
     METHODS.get(i).copied().unwrap_or("other")
 }
 
-/// Pre-resolved handles of one endpoint.
+/// Pre-resolved handles of one endpoint; its series leave the exposition when it is dropped.
 pub struct EndpointMetrics {
     pub duration: Histogram,
+    pub healthy: IntGauge,
+    pub ejected: IntGauge,
+    vecs: (HistogramVec, IntGaugeVec, IntGaugeVec),
+    labels: [String; 2],
+}
+
+impl Drop for EndpointMetrics {
+    fn drop(&mut self) {
+        let labels = [self.labels[0].as_str(), self.labels[1].as_str()];
+        let _ = self.vecs.0.remove_label_values(&labels);
+        let _ = self.vecs.1.remove_label_values(&labels);
+        let _ = self.vecs.2.remove_label_values(&labels);
+    }
+}
+
+/// Pre-resolved handles of one upstream pool.
+pub struct PoolMetrics {
+    pub ejected_consecutive: IntCounter,
+    pub ejected_on_probation: IntCounter,
+    pub checks_success: IntCounter,
+    pub checks_failure: IntCounter,
+    pub checks_skipped: IntCounter,
+    pub panic_routing: IntCounter,
 }

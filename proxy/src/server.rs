@@ -126,6 +126,7 @@ impl Server {
             shutdown_rx,
         )));
 
+        state.start_health_checks();
         state.set_ready(true);
         tracing::info!(listeners = ?listen_addrs, admin = %admin_addr, threads = config.threads, "trinity-proxy serving");
         Ok(Self {

@@ -1,11 +1,11 @@
 //! File format → validated [`Config`]. Every problem is collected with its field path, then
 //! located in the text, so `--check` reports all of them at once.
 
-use super::file::{FileConfig, FileRoute, FileUpstream};
+use super::file::{FileConfig, FileRoute};
 use super::locate::Locations;
 use super::{
-    ClientIpConfig, Config, ConfigError, ConfigErrors, DEFAULT_ADMIN, DEFAULT_LISTENERS,
-    DEFAULT_RETRIES, MAX_RETRIES, PathMatch, RouteConfig, Timeouts, UpstreamConfig,
+    ClientIpConfig, Config, ConfigError, ConfigErrors, DEFAULT_ADMIN, DEFAULT_LISTENERS, PathMatch,
+    RouteConfig, Timeouts, UpstreamConfig,
 };
 use crate::path::{NormalizeError, normalize};
 use ipnet::IpNet;
@@ -76,12 +76,12 @@ fn serde_error(
 }
 
 #[derive(Default)]
-struct Checker {
+pub(super) struct Checker {
     problems: Vec<(String, String)>,
 }
 
 impl Checker {
-    fn problem(&mut self, path: impl Into<String>, problem: impl Into<String>) {
+    pub(super) fn problem(&mut self, path: impl Into<String>, problem: impl Into<String>) {
         self.problems.push((path.into(), problem.into()));
     }
 
@@ -146,7 +146,7 @@ impl Checker {
         out
     }
 
-    fn socket_addr(&mut self, path: &str, s: &str) -> Option<SocketAddr> {
+    pub(super) fn socket_addr(&mut self, path: &str, s: &str) -> Option<SocketAddr> {
         match s.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
@@ -186,36 +186,6 @@ impl Checker {
         ClientIpConfig {
             trusted_proxies: trusted,
             header,
-        }
-    }
-
-    fn upstream(&mut self, name: String, u: FileUpstream) -> UpstreamConfig {
-        let base = format!("upstreams.{name}");
-        if !valid_name(&name) {
-            self.problem(&base, "names use letters, digits, '-', '_' and '.' only");
-        }
-        let mut endpoints: Vec<SocketAddr> = Vec::new();
-        for (i, e) in u.endpoints.iter().enumerate() {
-            let path = format!("{base}.endpoints[{i}]");
-            if let Some(a) = self.socket_addr(&path, e) {
-                if endpoints.contains(&a) {
-                    self.problem(path, format!("{a} is listed twice"));
-                } else {
-                    endpoints.push(a);
-                }
-            }
-        }
-        let retries = u.retries.unwrap_or(DEFAULT_RETRIES);
-        if retries > MAX_RETRIES {
-            self.problem(
-                format!("{base}.retries"),
-                format!("must be at most {MAX_RETRIES}"),
-            );
-        }
-        UpstreamConfig {
-            name,
-            endpoints,
-            retries: retries.min(MAX_RETRIES),
         }
     }
 
@@ -407,7 +377,7 @@ impl Checker {
         Some(lower)
     }
 
-    fn duration(&mut self, path: &str, raw: Option<&str>) -> Option<Duration> {
+    pub(super) fn duration(&mut self, path: &str, raw: Option<&str>) -> Option<Duration> {
         let raw = raw?;
         match humantime::parse_duration(raw.trim()) {
             Ok(d) if d.is_zero() => {
@@ -426,7 +396,7 @@ impl Checker {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name

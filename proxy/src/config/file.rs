@@ -70,4 +70,50 @@ pub struct FileUpstream {
     pub endpoints: Vec<String>,
     /// Attempts on other endpoints after a failure. Default: 2.
     pub retries: Option<usize>,
+    /// `round_robin` (default), `least_request`, or `{ hash: { header: X } | { cookie: X } | client_ip }`.
+    /// Kept as a YAML value: its shapes differ, and `upstream.rs` explains a wrong one precisely.
+    pub load_balancing: Option<serde_yaml::Value>,
+    /// Active probes; none when absent.
+    pub health_check: Option<FileHealthCheck>,
+    /// Passive ejection; on with the defaults when absent.
+    pub outlier_detection: Option<FileOutlier>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHealthCheck {
+    /// HTTP probe path (give `path` or `tcp: true`).
+    pub path: Option<String>,
+    /// `Host` header of HTTP probes. Default: the endpoint address.
+    pub host: Option<String>,
+    /// TCP-connect probe instead of HTTP. Default: false.
+    #[serde(default)]
+    pub tcp: bool,
+    /// Default: `2s` (each probe is jittered by up to ±10%).
+    pub interval: Option<String>,
+    /// Default: `1s`; at most `interval`.
+    pub timeout: Option<String>,
+    /// Consecutive successes that make an unhealthy endpoint healthy. Default: 2.
+    pub healthy_threshold: Option<u32>,
+    /// Consecutive failures that make a healthy endpoint unhealthy. Default: 3.
+    pub unhealthy_threshold: Option<u32>,
+    /// Status ranges counted as healthy, e.g. `"200-399"` or `"200,204,300-302"`. Default: `"200-399"`.
+    pub expected_status: Option<String>,
+    /// New endpoints take no traffic until their first probe passes. Default: false.
+    #[serde(default)]
+    pub require_first_check: bool,
+    /// Skip the probe of an endpoint that answered a request successfully within the last interval. Default: false.
+    #[serde(default)]
+    pub skip_when_traffic_healthy: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOutlier {
+    /// Consecutive failures (connect errors, resets, timeouts, 502/503/504) that eject. 0 turns ejection off. Default: 5.
+    pub consecutive_failures: Option<u32>,
+    /// Ejection time × times ejected (capped at 10×). Default: `10s`.
+    pub base_ejection_time: Option<String>,
+    /// Most of the pool that may be ejected at once, in percent. Default: 50.
+    pub max_ejection_percent: Option<u8>,
 }

@@ -8,6 +8,7 @@ mod convert;
 mod error;
 mod file;
 mod locate;
+mod upstream;
 
 pub use error::{ConfigError, ConfigErrors};
 
@@ -96,6 +97,90 @@ pub struct UpstreamConfig {
     pub name: String,
     pub endpoints: Vec<SocketAddr>,
     pub retries: usize,
+    pub load_balancing: LoadBalancing,
+    pub health_check: Option<HealthCheckConfig>,
+    pub outlier: OutlierConfig,
+}
+
+impl UpstreamConfig {
+    /// An upstream with defaults for everything but its endpoints.
+    pub fn with_endpoints(name: &str, endpoints: Vec<SocketAddr>) -> Self {
+        Self {
+            name: name.to_owned(),
+            endpoints,
+            retries: DEFAULT_RETRIES,
+            load_balancing: LoadBalancing::RoundRobin,
+            health_check: None,
+            outlier: OutlierConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LoadBalancing {
+    #[default]
+    RoundRobin,
+    /// Power of two random choices on in-flight requests.
+    LeastRequest,
+    /// Consistent hashing: the same key keeps its endpoint; adding one of n endpoints moves ~1/n of keys.
+    Hash(HashKey),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    Header(http::HeaderName),
+    Cookie(String),
+    ClientIp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    pub require_first_check: bool,
+    pub skip_when_traffic_healthy: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    Http {
+        path: String,
+        /// `Host` header; `None` sends the endpoint address.
+        host: Option<String>,
+        expected_status: StatusRanges,
+    },
+    Tcp,
+}
+
+/// Inclusive status ranges, e.g. 200-399.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRanges(pub Vec<(u16, u16)>);
+
+impl StatusRanges {
+    pub fn contains(&self, status: u16) -> bool {
+        self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutlierConfig {
+    /// 0: passive ejection is off.
+    pub consecutive_failures: u32,
+    pub base_ejection_time: Duration,
+    pub max_ejection_percent: u8,
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            base_ejection_time: Duration::from_secs(10),
+            max_ejection_percent: 50,
+        }
+    }
 }
 
 impl Config {

@@ -1,20 +1,27 @@
 //! The Pingora [`ProxyHttp`] implementation. Reads top to bottom in request order:
 //!
-//! 1. `request_filter`: request id, client IP, path normalisation (400), route lookup on one
-//!    `ArcSwap` snapshot (404), trailing-slash redirect (301), empty pool (503).
-//! 2. `upstream_peer`: round-robin over endpoints this request has not tried.
+//! 1. `request_filter` (`admit.rs`): request id, client IP, path normalisation (400), route lookup
+//!    on one `ArcSwap` snapshot (404), trailing-slash redirect (301), empty pool (503).
+//! 2. `upstream_peer`: the pool's balancer picks an eligible endpoint this request has not tried
+//!    (panic mode when none is eligible).
 //! 3. `upstream_request_filter`: strip prefix / normalised path, forwarding headers.
-//! 4. `upstream_response_filter` / `response_filter`: `Location` under the prefix, `X-Request-Id`.
-//! 5. `fail_to_connect`: retry a connect failure on another endpoint, any method (nothing was sent).
+//! 4. `upstream_response_filter`: success or 502/503/504 → outlier detection; a 502/503/504 is
+//!    retried on another endpoint when the retry policy allows; `Location` under the prefix.
+//! 5. `fail_to_connect` / `error_while_proxy`: record the failure, decide the retry (`retry.rs`).
 //! 6. `fail_to_proxy`: JSON 502/504 naming route and upstream.
 //! 7. `logging`: metrics through pre-resolved handles, one JSON access-log line.
 
+mod admit;
+mod location;
+
+pub use location::rewrite_location;
+
 use crate::headers::{self, Forwarding, X_REQUEST_ID};
-use crate::path::normalize;
 use crate::respond::{self, ErrorBody};
+use crate::retry::{self, Failure};
 use crate::routing::{Route, RouteTable};
 use crate::state::State;
-use crate::upstream::InFlight;
+use crate::upstream::{ActiveRequest, InFlight};
 use async_trait::async_trait;
 use http::{HeaderValue, Uri};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -51,15 +58,63 @@ pub struct Ctx {
     client: IpAddr,
     /// Path (and query) to send upstream when it differs from the request's.
     upstream_uri: Option<Uri>,
+    /// Counts this request in its pool's retry budget.
+    active: Option<ActiveRequest>,
+    hash_key: Option<u64>,
     tried: SmallVec<[u32; 4]>,
     retries: usize,
     endpoint: Option<InFlight>,
     upstream_started: Option<Instant>,
+    /// The current attempt received a response header.
+    response_received: bool,
+    /// `upstream_response_filter` turned a 502/503/504 into a retry.
+    retry_on_status: bool,
+    panic: bool,
 }
 
 impl Ctx {
     fn route(&self) -> Option<&Route> {
         Some(self.table.as_ref()?.route(self.route?))
+    }
+
+    /// Whether this request may be sent to another endpoint after `failure` on a sent request.
+    fn may_retry_after_send(&mut self, session: &Session, failure: Failure) -> bool {
+        if !failure.retryable()
+            || !retry::idempotent(&session.req_header().method)
+            || session.as_ref().retry_buffer_truncated()
+        {
+            return false;
+        }
+        let Some(route) = self
+            .table
+            .as_ref()
+            .map(|t| t.route(self.route.unwrap_or_default()))
+        else {
+            return false;
+        };
+        if self.retries >= route.pool.retries() || !route.pool.can_select(&self.tried) {
+            return false;
+        }
+        self.active.as_mut().is_some_and(ActiveRequest::try_retry)
+    }
+
+    fn count_retry(&mut self, failure: Failure) {
+        self.retries += 1;
+        if let Some(route) = self.route() {
+            let m = &route.metrics;
+            match failure {
+                Failure::Timeout => m.retry_timeout.inc(),
+                Failure::Status => m.retry_status.inc(),
+                Failure::Reset | Failure::Other => m.retry_reset.inc(),
+            }
+        }
+    }
+
+    /// Feeds a failure of the current attempt to outlier detection.
+    fn record_failure(&self, what: &str) {
+        if let (Some(route), Some(ep)) = (self.route(), &self.endpoint) {
+            route.pool.record_failure(ep.endpoint(), what);
+        }
     }
 }
 
@@ -77,117 +132,53 @@ impl ProxyHttp for TrinityProxy {
             trusted_peer: false,
             client: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             upstream_uri: None,
+            active: None,
+            hash_key: None,
             tried: SmallVec::new(),
             retries: 0,
             endpoint: None,
             upstream_started: None,
+            response_received: false,
+            retry_on_status: false,
+            panic: false,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let table = self.state.table.load_full();
-        ctx.request_id = headers::request_id(session.req_header().headers.get(X_REQUEST_ID));
-        if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
-            ctx.peer = peer.ip().to_canonical();
-        }
-        ctx.trusted_peer = headers::is_trusted(ctx.peer, &table.client_ip);
-        ctx.client = headers::client_ip(
-            ctx.peer,
-            ctx.trusted_peer,
-            &table.client_ip,
-            &session.req_header().headers,
-        );
-
-        let req = session.req_header();
-        let raw_path = req.uri.path();
-        let path = match normalize(raw_path) {
-            Ok(p) => p,
-            Err(e) => {
-                let mut body = ErrorBody::new("bad request", &ctx.request_id);
-                body.reason = Some(e.reason());
-                respond::json(session, 400, &body, &ctx.request_id).await?;
-                ctx.table = Some(table);
-                return Ok(true);
-            }
-        };
-        let host = req
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri.host());
-        let Some(idx) = table.find(host, &path) else {
-            let path = path.into_owned();
-            let mut body = ErrorBody::new("no route", &ctx.request_id);
-            body.path = Some(&path);
-            respond::json(session, 404, &body, &ctx.request_id).await?;
-            ctx.table = Some(table);
-            return Ok(true);
-        };
-        let route = table.route(idx);
-        let query = req.uri.query();
-
-        if route.redirect_trailing_slash && route.prefix() == Some(&*path) {
-            let location = match query {
-                Some(q) => format!("{path}/?{q}"),
-                None => format!("{path}/"),
-            };
-            respond::redirect(session, &location, &ctx.request_id).await?;
-            ctx.route = Some(idx);
-            ctx.table = Some(table);
-            return Ok(true);
-        }
-        if route.pool.is_empty() {
-            let mut body = ErrorBody::new("no endpoints", &ctx.request_id);
-            body.route = Some(&route.name);
-            body.upstream = Some(&route.pool.name);
-            respond::json(session, 503, &body, &ctx.request_id).await?;
-            ctx.route = Some(idx);
-            ctx.table = Some(table);
-            return Ok(true);
-        }
-
-        let upstream_path = match route.prefix() {
-            Some(prefix) if route.strip_prefix => match &path[prefix.len()..] {
-                "" => "/",
-                rest => rest,
-            },
-            _ => &*path,
-        };
-        if upstream_path != raw_path {
-            let pq = match query {
-                Some(q) => format!("{upstream_path}?{q}"),
-                None => upstream_path.to_owned(),
-            };
-            ctx.upstream_uri = Some(Uri::builder().path_and_query(pq).build().map_err(|e| {
-                Error::because(ErrorType::InternalError, "building upstream uri", e)
-            })?);
-        }
-        ctx.route = Some(idx);
-        ctx.table = Some(table);
-        Ok(false)
+        admit::admit(session, ctx, self.state.table.load_full()).await
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let Some(route) = ctx.route() else {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 "no route in context",
             ));
         };
-        let Some((idx, guard)) = route.pool.select(&ctx.tried) else {
+        let pool = route.pool.clone();
+        let timeouts = route.timeouts;
+        if ctx.active.is_none() {
+            ctx.active = Some(pool.begin_request());
+            if let crate::config::LoadBalancing::Hash(key) = &pool.config.load_balancing {
+                ctx.hash_key = headers::hash_key(key, &session.req_header().headers, ctx.client);
+            }
+        }
+        let Some(selected) = pool.select(&ctx.tried, ctx.hash_key) else {
             return Err(Error::explain(
                 ErrorType::ConnectNoRoute,
                 "every endpoint was tried",
             ));
         };
-        let timeouts = route.timeouts;
-        let mut peer = HttpPeer::new(guard.endpoint().addr, false, String::new());
+        ctx.panic |= selected.panic;
+        let mut peer = HttpPeer::new(selected.guard.endpoint().addr, false, String::new());
         peer.options.connection_timeout = Some(timeouts.connect);
         peer.options.read_timeout = Some(timeouts.read);
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
-        ctx.tried.push(idx);
-        ctx.endpoint = Some(guard);
+        ctx.tried.push(selected.index);
+        ctx.endpoint = Some(selected.guard);
         ctx.upstream_started = Some(Instant::now());
+        ctx.response_received = false;
+        ctx.retry_on_status = false;
         Ok(Box::new(peer))
     }
 
@@ -221,6 +212,27 @@ impl ProxyHttp for TrinityProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        let status = resp.status.as_u16();
+        if status < 200 && status != 101 {
+            return Ok(()); // informational: the real answer follows
+        }
+        ctx.response_received = true;
+        if retry::retryable_status(status) {
+            ctx.record_failure(resp.status.as_str());
+            if ctx.may_retry_after_send(session, Failure::Status) {
+                ctx.count_retry(Failure::Status);
+                ctx.retry_on_status = true;
+                let mut e = Error::explain(
+                    ErrorType::HTTPStatus(status),
+                    "retrying on another endpoint",
+                );
+                e.as_up();
+                e.set_retry(true);
+                return Err(e);
+            }
+        } else if let Some(ep) = &ctx.endpoint {
+            ep.endpoint().health.success();
+        }
         let Some(route) = ctx.route() else {
             return Ok(());
         };
@@ -258,18 +270,50 @@ impl ProxyHttp for TrinityProxy {
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        if let Some(guard) = ctx.endpoint.take() {
-            guard.endpoint().record_failure();
-        }
+        ctx.record_failure(e.etype().as_str());
+        ctx.endpoint = None;
         let Some(route) = ctx.route() else {
             return e;
         };
-        let pool = &route.pool;
-        if ctx.retries < pool.retries && ctx.tried.len() < pool.endpoints.len() {
+        // Nothing was sent: any method may go to another endpoint, outside the retry budget.
+        if ctx.retries < route.pool.retries() && route.pool.can_select(&ctx.tried) {
             route.metrics.retry_connect_failure.inc();
             ctx.retries += 1;
             e.set_retry(true);
+        } else {
+            e.set_retry(false);
         }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("endpoint {}", peer._address));
+        if ctx.retry_on_status {
+            ctx.retry_on_status = false;
+            e.set_retry(true);
+            return e;
+        }
+        let Some(failure) = retry::classify(&e) else {
+            e.set_retry(false);
+            return e;
+        };
+        // A pooled connection the upstream closed while idle is a keep-alive race, not a sick endpoint.
+        let stale = client_reused && failure == Failure::Reset && !ctx.response_received;
+        if !stale {
+            ctx.record_failure(failure.as_str());
+        }
+        let retry = !ctx.response_received && ctx.may_retry_after_send(session, failure);
+        if retry {
+            ctx.count_retry(failure);
+        }
+        e.set_retry(retry);
         e
     }
 
@@ -337,59 +381,9 @@ impl ProxyHttp for TrinityProxy {
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
                 bytes = session.body_bytes_sent(),
                 retries = ctx.retries,
+                panic = ctx.panic,
                 error = e.map(|e| e.etype().as_str()),
             );
         }
-    }
-}
-
-/// Puts a `Location` that points at the upstream's root back under `prefix`:
-/// `/x` → `/prefix/x`, and `http://HOST/x` → `http://HOST/prefix/x` when HOST is the request's host.
-/// Locations already under the prefix, relative references and other hosts are left alone.
-pub fn rewrite_location(loc: &str, prefix: &str, request_host: Option<&str>) -> Option<String> {
-    let under = |p: &str| {
-        p == prefix || p.starts_with(prefix) && p[prefix.len()..].starts_with(['/', '?', '#'])
-    };
-    if loc.starts_with('/') && !loc.starts_with("//") {
-        return (!under(loc)).then(|| format!("{prefix}{loc}"));
-    }
-    let (scheme, rest) = loc.split_once("://")?;
-    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
-    if !request_host.is_some_and(|h| h.eq_ignore_ascii_case(authority)) || under(path) {
-        return None;
-    }
-    Some(format!("{scheme}://{authority}{prefix}{path}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rewrite_location as r;
-
-    #[test]
-    fn location_rewrites() {
-        assert_eq!(
-            r("/login?next=/", "/minio-console", None).as_deref(),
-            Some("/minio-console/login?next=/")
-        );
-        assert_eq!(
-            r("/", "/minio-console", None).as_deref(),
-            Some("/minio-console/")
-        );
-        assert_eq!(r("/minio-console/x", "/minio-console", None), None);
-        assert_eq!(
-            r("/minio-consoles", "/minio-console", None).as_deref(),
-            Some("/minio-console/minio-consoles")
-        );
-        assert_eq!(r("//evil.example/x", "/p", None), None);
-        assert_eq!(r("relative/x", "/p", None), None);
-        assert_eq!(
-            r("http://h.example:8080/x", "/p", Some("h.example:8080")).as_deref(),
-            Some("http://h.example:8080/p/x")
-        );
-        assert_eq!(
-            r("https://h.example", "/p", Some("h.example")).as_deref(),
-            Some("https://h.example/p/")
-        );
-        assert_eq!(r("https://other.example/x", "/p", Some("h.example")), None);
     }
 }

@@ -1,0 +1,96 @@
+//! Admission of a request before any upstream is involved.
+
+use super::Ctx;
+use crate::headers::{self, X_REQUEST_ID};
+use crate::path::normalize;
+use crate::respond::{self, ErrorBody};
+use crate::routing::RouteTable;
+use http::Uri;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType, Result};
+use std::sync::Arc;
+
+/// `request_filter`: request id, client IP, normalised path, route; answers 400/404/301/503
+/// itself (returning `true`), otherwise leaves the route and upstream URI in `ctx`.
+pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>) -> Result<bool> {
+    ctx.request_id = headers::request_id(session.req_header().headers.get(X_REQUEST_ID));
+    if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
+        ctx.peer = peer.ip().to_canonical();
+    }
+    ctx.trusted_peer = headers::is_trusted(ctx.peer, &table.client_ip);
+    ctx.client = headers::client_ip(
+        ctx.peer,
+        ctx.trusted_peer,
+        &table.client_ip,
+        &session.req_header().headers,
+    );
+
+    let req = session.req_header();
+    let raw_path = req.uri.path();
+    let path = match normalize(raw_path) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut body = ErrorBody::new("bad request", &ctx.request_id);
+            body.reason = Some(e.reason());
+            respond::json(session, 400, &body, &ctx.request_id).await?;
+            ctx.table = Some(table);
+            return Ok(true);
+        }
+    };
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.host());
+    let Some(idx) = table.find(host, &path) else {
+        let path = path.into_owned();
+        let mut body = ErrorBody::new("no route", &ctx.request_id);
+        body.path = Some(&path);
+        respond::json(session, 404, &body, &ctx.request_id).await?;
+        ctx.table = Some(table);
+        return Ok(true);
+    };
+    let route = table.route(idx);
+    let query = req.uri.query();
+
+    if route.redirect_trailing_slash && route.prefix() == Some(&*path) {
+        let location = match query {
+            Some(q) => format!("{path}/?{q}"),
+            None => format!("{path}/"),
+        };
+        respond::redirect(session, &location, &ctx.request_id).await?;
+        ctx.route = Some(idx);
+        ctx.table = Some(table);
+        return Ok(true);
+    }
+    if route.pool.is_empty() {
+        let mut body = ErrorBody::new("no endpoints", &ctx.request_id);
+        body.route = Some(&route.name);
+        body.upstream = Some(&route.pool.name);
+        respond::json(session, 503, &body, &ctx.request_id).await?;
+        ctx.route = Some(idx);
+        ctx.table = Some(table);
+        return Ok(true);
+    }
+
+    let upstream_path = match route.prefix() {
+        Some(prefix) if route.strip_prefix => match &path[prefix.len()..] {
+            "" => "/",
+            rest => rest,
+        },
+        _ => &*path,
+    };
+    if upstream_path != raw_path {
+        let pq = match query {
+            Some(q) => format!("{upstream_path}?{q}"),
+            None => upstream_path.to_owned(),
+        };
+        ctx.upstream_uri =
+            Some(Uri::builder().path_and_query(pq).build().map_err(|e| {
+                Error::because(ErrorType::InternalError, "building upstream uri", e)
+            })?);
+    }
+    ctx.route = Some(idx);
+    ctx.table = Some(table);
+    Ok(false)
+}
