@@ -2,6 +2,7 @@
 //! validates them (embedded Kubernetes 1.33 schema + lints), and applies them.
 
 pub mod object;
+pub mod readiness;
 pub mod render;
 pub mod secrets;
 pub mod validate;
