@@ -5,7 +5,9 @@
 //!   body fit the retry buffer are retried, and only when the upstream reset the connection or
 //!   timed out before a response header, or answered 502/503/504.
 //! - Never the same endpoint twice, at most `retries` times, and — for retries after sending —
-//!   within the pool's retry budget (see `upstream::ActiveRequest::try_retry`).
+//!   within the pool's retry budget (see `upstream::ActiveRequest::try_retry`). Exempt from the
+//!   budget: a *reused* connection reset before any response byte (a keep-alive race, or a
+//!   crashed replica resetting every request in flight at once).
 
 use http::Method;
 use pingora::{Error, ErrorSource, ErrorType};

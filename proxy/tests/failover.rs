@@ -16,18 +16,6 @@ fn two_replicas(a: std::net::SocketAddr, b: std::net::SocketAddr) -> String {
     )
 }
 
-async fn metric(proxy: &TestProxy, prefix: &str) -> f64 {
-    let text = HttpClient::default()
-        .get(&proxy.admin_url("/metrics"))
-        .await
-        .body;
-    String::from_utf8_lossy(&text)
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0.0, |v| v.parse().unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_replica_costs_clients_nothing() {
     let alive = Upstream::echo("alive").await;
@@ -80,11 +68,9 @@ async fn killed_replica_costs_clients_nothing() {
     );
     assert!(alive.hits() >= 1200);
     assert!(
-        metric(
-            &proxy,
-            "trinity_proxy_retries_total{reason=\"connect_failure\",route=\"api\"}"
-        )
-        .await
+        proxy
+            .metric("trinity_proxy_retries_total{reason=\"connect_failure\",route=\"api\"}")
+            .await
             > 0.0
     );
 }
@@ -100,16 +86,19 @@ async fn all_replicas_down_is_502_json_naming_route_and_upstream() {
     assert_eq!(j["route"], "api");
     assert_eq!(j["upstream"], "fastapi");
     assert_eq!(j["request_id"].as_str(), a.header("x-request-id"));
+    assert_eq!(
+        a.header("connection"),
+        Some("close"),
+        "the proxy closes after a failed attempt, and says so"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "refused connections fail fast"
     );
     assert_eq!(
-        metric(
-            &proxy,
-            "trinity_proxy_retries_total{reason=\"connect_failure\",route=\"api\"}"
-        )
-        .await,
+        proxy
+            .metric("trinity_proxy_retries_total{reason=\"connect_failure\",route=\"api\"}")
+            .await,
         1.0
     );
 }

@@ -42,7 +42,7 @@ pub async fn run(endpoint: Weak<Endpoint>, hc: HealthCheckConfig, permits: Arc<S
                 ep.pool_metrics().checks_failure.inc();
             }
             let detail = record.detail.clone();
-            if let Some(t) = ep.health.probe(record, &hc) {
+            for t in ep.health.probe(record, &hc).into_iter().flatten() {
                 ep.apply(t, &detail);
             }
         }

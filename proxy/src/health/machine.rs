@@ -8,7 +8,8 @@
 //! Passive (outlier detection): `consecutive_failures` data-path failures eject it for
 //! `base_ejection_time × times ejected` (at most 10×). It then returns on probation: the next
 //! failure ejects it again at once, a success ends probation. Every full `base_ejection_time`
-//! spent in rotation forgives one past ejection.
+//! spent in rotation forgives one past ejection. A passing probe of an ejected endpoint that is
+//! actively healthy returns it early (as Envoy's `successful_active_health_check_uneject_host`).
 
 use crate::config::{HealthCheckConfig, OutlierConfig};
 use std::time::Duration;
@@ -102,8 +103,25 @@ impl Machine {
         self.consecutive_failures > 0 || self.probation
     }
 
-    /// Feeds one probe result.
-    pub fn probe(&mut self, passed: bool, hc: &HealthCheckConfig) -> Option<Transition> {
+    /// Feeds one probe result: the active transition, if any, and `Returned` when a passing
+    /// probe ends an ejection early.
+    pub fn probe(
+        &mut self,
+        passed: bool,
+        hc: &HealthCheckConfig,
+        now: Instant,
+    ) -> [Option<Transition>; 2] {
+        let active = self.active_probe(passed, hc);
+        let returned = if passed && self.healthy && self.ejected_until.is_some() {
+            self.ejected_until = Some(now);
+            self.return_if_due(now)
+        } else {
+            None
+        };
+        [active, returned]
+    }
+
+    fn active_probe(&mut self, passed: bool, hc: &HealthCheckConfig) -> Option<Transition> {
         if self.pending_first_check {
             self.pending_first_check = false;
             self.healthy = passed;
@@ -217,21 +235,31 @@ mod tests {
     fn rise_and_fall_need_consecutive_results() {
         let mut m = Machine::new(false);
         assert!(m.eligible());
-        assert_eq!(m.probe(false, &hc()), None);
-        assert_eq!(m.probe(false, &hc()), None);
-        assert_eq!(m.probe(true, &hc()), None, "a pass resets the fall count");
-        assert_eq!(m.probe(false, &hc()), None);
-        assert_eq!(m.probe(false, &hc()), None);
-        assert_eq!(m.probe(false, &hc()), Some(Transition::BecameUnhealthy));
-        assert!(!m.eligible());
-        assert_eq!(m.probe(true, &hc()), None);
+        assert_eq!(m.probe(false, &hc(), Instant::now())[0], None);
+        assert_eq!(m.probe(false, &hc(), Instant::now())[0], None);
         assert_eq!(
-            m.probe(false, &hc()),
+            m.probe(true, &hc(), Instant::now())[0],
+            None,
+            "a pass resets the fall count"
+        );
+        assert_eq!(m.probe(false, &hc(), Instant::now())[0], None);
+        assert_eq!(m.probe(false, &hc(), Instant::now())[0], None);
+        assert_eq!(
+            m.probe(false, &hc(), Instant::now())[0],
+            Some(Transition::BecameUnhealthy)
+        );
+        assert!(!m.eligible());
+        assert_eq!(m.probe(true, &hc(), Instant::now())[0], None);
+        assert_eq!(
+            m.probe(false, &hc(), Instant::now())[0],
             None,
             "a failure resets the rise count"
         );
-        assert_eq!(m.probe(true, &hc()), None);
-        assert_eq!(m.probe(true, &hc()), Some(Transition::BecameHealthy));
+        assert_eq!(m.probe(true, &hc(), Instant::now())[0], None);
+        assert_eq!(
+            m.probe(true, &hc(), Instant::now())[0],
+            Some(Transition::BecameHealthy)
+        );
         assert!(m.eligible());
     }
 
@@ -239,12 +267,21 @@ mod tests {
     fn require_first_check_waits_for_the_first_probe() {
         let mut m = Machine::new(true);
         assert!(!m.eligible());
-        assert_eq!(m.probe(true, &hc()), Some(Transition::BecameHealthy));
+        assert_eq!(
+            m.probe(true, &hc(), Instant::now())[0],
+            Some(Transition::BecameHealthy)
+        );
         assert!(m.eligible());
         let mut m = Machine::new(true);
-        assert_eq!(m.probe(false, &hc()), Some(Transition::BecameUnhealthy));
-        assert_eq!(m.probe(true, &hc()), None);
-        assert_eq!(m.probe(true, &hc()), Some(Transition::BecameHealthy));
+        assert_eq!(
+            m.probe(false, &hc(), Instant::now())[0],
+            Some(Transition::BecameUnhealthy)
+        );
+        assert_eq!(m.probe(true, &hc(), Instant::now())[0], None);
+        assert_eq!(
+            m.probe(true, &hc(), Instant::now())[0],
+            Some(Transition::BecameHealthy)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -328,6 +365,30 @@ mod tests {
         }
         assert_eq!(last, Duration::from_secs(100));
         assert_eq!(m.times_ejected(), MAX_EJECTION_MULTIPLIER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn passing_probe_returns_an_ejected_healthy_endpoint_early() {
+        let mut m = Machine::new(false);
+        let cfg = OutlierConfig {
+            consecutive_failures: 1,
+            ..od()
+        };
+        assert!(matches!(
+            m.failure(Instant::now(), &cfg, true),
+            Some(Transition::Ejected { .. })
+        ));
+        assert_eq!(
+            m.probe(false, &hc(), Instant::now()),
+            [None, None],
+            "a failing probe keeps it out"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            m.probe(true, &hc(), Instant::now()),
+            [None, Some(Transition::Returned)]
+        );
+        assert!(m.eligible() && m.on_probation());
     }
 
     #[test]

@@ -110,9 +110,9 @@ impl EndpointHealth {
         t
     }
 
-    pub fn probe(&self, record: ProbeRecord, hc: &HealthCheckConfig) -> Option<Transition> {
+    pub fn probe(&self, record: ProbeRecord, hc: &HealthCheckConfig) -> [Option<Transition>; 2] {
         let mut inner = self.lock();
-        let t = inner.machine.probe(record.passed, hc);
+        let t = inner.machine.probe(record.passed, hc, Instant::now());
         inner.last_probe = Some(record);
         self.sync(&inner.machine);
         t

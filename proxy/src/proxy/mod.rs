@@ -78,7 +78,13 @@ impl Ctx {
     }
 
     /// Whether this request may be sent to another endpoint after `failure` on a sent request.
-    fn may_retry_after_send(&mut self, session: &Session, failure: Failure) -> bool {
+    /// `budgeted: false` skips the retry budget (a reused connection reset before any response).
+    fn may_retry_after_send(
+        &mut self,
+        session: &Session,
+        failure: Failure,
+        budgeted: bool,
+    ) -> bool {
         if !failure.retryable()
             || !retry::idempotent(&session.req_header().method)
             || session.as_ref().retry_buffer_truncated()
@@ -95,7 +101,7 @@ impl Ctx {
         if self.retries >= route.pool.retries() || !route.pool.can_select(&self.tried) {
             return false;
         }
-        self.active.as_mut().is_some_and(ActiveRequest::try_retry)
+        !budgeted || self.active.as_mut().is_some_and(ActiveRequest::try_retry)
     }
 
     fn count_retry(&mut self, failure: Failure) {
@@ -219,7 +225,7 @@ impl ProxyHttp for TrinityProxy {
         ctx.response_received = true;
         if retry::retryable_status(status) {
             ctx.record_failure(resp.status.as_str());
-            if ctx.may_retry_after_send(session, Failure::Status) {
+            if ctx.may_retry_after_send(session, Failure::Status, true) {
                 ctx.count_retry(Failure::Status);
                 ctx.retry_on_status = true;
                 let mut e = Error::explain(
@@ -304,12 +310,15 @@ impl ProxyHttp for TrinityProxy {
             e.set_retry(false);
             return e;
         };
-        // A pooled connection the upstream closed while idle is a keep-alive race, not a sick endpoint.
+        // A reused connection reset before any response: a keep-alive race or a crashed process.
+        // Like HTTP clients do for idle connections, an idempotent request is retried outside the
+        // retry budget (a crash resets every request in flight at once); it is not counted against
+        // the endpoint (its next connect attempt will be, if it is really gone).
         let stale = client_reused && failure == Failure::Reset && !ctx.response_received;
         if !stale {
             ctx.record_failure(failure.as_str());
         }
-        let retry = !ctx.response_received && ctx.may_retry_after_send(session, failure);
+        let retry = !ctx.response_received && ctx.may_retry_after_send(session, failure, !stale);
         if retry {
             ctx.count_retry(failure);
         }
@@ -342,6 +351,9 @@ impl ProxyHttp for TrinityProxy {
                 body.upstream = Some(&route.pool.name);
             }
             let request_id = ctx.request_id.clone();
+            // Pingora closes the connection after a failed proxy attempt: say so, so clients
+            // do not send their next request into a closing socket.
+            session.set_keepalive(None);
             if let Err(err) = respond::json(session, code, &body, &request_id).await {
                 tracing::debug!(error = %err, "could not send the error response");
             }

@@ -5,6 +5,7 @@ use crate::metrics::{EndpointMetrics, PoolMetrics};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use tokio::sync::watch;
 
 pub struct Endpoint {
     pub addr: SocketAddr,
@@ -17,6 +18,8 @@ pub struct Endpoint {
     pub health: EndpointHealth,
     pub metrics: EndpointMetrics,
     pool_metrics: Arc<PoolMetrics>,
+    /// Bumped at every health transition, for whoever wants to await one.
+    changes: watch::Sender<u64>,
 }
 
 impl Endpoint {
@@ -39,7 +42,13 @@ impl Endpoint {
             health,
             metrics,
             pool_metrics,
+            changes: watch::Sender::new(0),
         }
+    }
+
+    /// A receiver that sees every health transition of this endpoint.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn in_flight(&self) -> usize {
@@ -64,6 +73,7 @@ impl Endpoint {
 
     /// Publishes a health transition: gauges, counters and one log line.
     pub fn apply(&self, t: Transition, detail: &str) {
+        self.changes.send_modify(|n| *n += 1);
         let (upstream, endpoint) = (&*self.upstream, &*self.label);
         match t {
             Transition::BecameHealthy => {

@@ -256,3 +256,145 @@ pub async fn raw(addr: SocketAddr, request: &str) -> String {
         .unwrap();
     String::from_utf8_lossy(&out).into_owned()
 }
+
+impl TestProxy {
+    /// The live endpoint `addr` of `upstream` (its health state, counters, change feed).
+    pub fn endpoint(
+        &self,
+        upstream: &str,
+        addr: SocketAddr,
+    ) -> Arc<trinity_proxy::upstream::Endpoint> {
+        let table = self.server.state.table.load();
+        let pool = table
+            .pools
+            .iter()
+            .find(|p| &*p.name == upstream)
+            .expect("upstream");
+        pool.endpoints
+            .iter()
+            .find(|e| e.addr == addr)
+            .expect("endpoint")
+            .clone()
+    }
+
+    /// The value of the first metric line starting with `prefix` (0 when absent).
+    pub async fn metric(&self, prefix: &str) -> f64 {
+        let text = HttpClient::default()
+            .get(&self.admin_url("/metrics"))
+            .await
+            .body;
+        String::from_utf8_lossy(&text)
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0.0, |v| v.parse().unwrap())
+    }
+}
+
+/// Awaits health transitions of `ep` until `pred` holds; returns how long it took.
+/// Panics after `within`.
+pub async fn wait_for(
+    ep: &trinity_proxy::upstream::Endpoint,
+    within: Duration,
+    what: &str,
+    pred: impl Fn(&trinity_proxy::upstream::Endpoint) -> bool,
+) -> Duration {
+    let started = std::time::Instant::now();
+    let mut changes = ep.watch();
+    let waited = tokio::time::timeout(within, async {
+        while !pred(ep) {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "{} not {what} within {within:?}: {:?}",
+        ep.label,
+        ep.health.snapshot()
+    );
+    started.elapsed()
+}
+
+impl Upstream {
+    /// Serves `handler` again on `addr` (a killed upstream coming back on its port).
+    pub async fn restart(addr: SocketAddr, handler: Handler) -> Self {
+        Self::spawn_on(TcpListener::bind(addr).await.unwrap(), handler)
+    }
+}
+
+/// Accepts connections and reads requests but never answers.
+pub fn hang() -> Handler {
+    Arc::new(|_req| {
+        Box::pin(async {
+            std::future::pending::<()>().await;
+            Response::new(Full::new(Bytes::new()))
+        })
+    })
+}
+
+/// Echoes after `delay`.
+pub fn slow_echo(name: &'static str, delay: Duration) -> Handler {
+    let echo = echo_handler(name);
+    Arc::new(move |req| {
+        let echo = echo.clone();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            echo(req).await
+        })
+    })
+}
+
+/// Client load: `concurrency` workers sending GETs to `url` until stopped.
+pub struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    workers: Vec<JoinHandle<(usize, Vec<String>)>>,
+}
+
+impl Load {
+    pub fn start(url: String, concurrency: usize) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let url = Arc::new(url);
+        let workers = (0..concurrency)
+            .map(|_| {
+                let (stop, url) = (stop.clone(), url.clone());
+                let client = HttpClient::default();
+                tokio::spawn(async move {
+                    let (mut ok, mut errors) = (0, Vec::new());
+                    while !stop.load(Ordering::Relaxed) {
+                        match client
+                            .send(
+                                Request::get(url.as_str())
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap(),
+                            )
+                            .await
+                        {
+                            Ok(a) if a.status == 200 => ok += 1,
+                            Ok(a) => errors.push(format!(
+                                "{} {}",
+                                a.status,
+                                String::from_utf8_lossy(&a.body)
+                            )),
+                            Err(e) => errors.push(e),
+                        }
+                    }
+                    (ok, errors)
+                })
+            })
+            .collect();
+        Self { stop, workers }
+    }
+
+    /// Stops the workers; returns (successful requests, error descriptions).
+    pub async fn stop(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let (mut ok, mut errors) = (0, Vec::new());
+        for w in self.workers {
+            let (o, e) = w.await.unwrap();
+            ok += o;
+            errors.extend(e);
+        }
+        (ok, errors)
+    }
+}
