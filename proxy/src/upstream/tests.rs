@@ -145,3 +145,14 @@ fn retry_budget_allows_twenty_percent_with_a_floor() {
         "at least 3"
     );
 }
+
+#[test]
+fn endpoint_series_leave_with_the_pool() {
+    let metrics = Metrics::new().unwrap();
+    let pool = Pool::new(&UpstreamConfig::with_endpoints("gone", addrs(2)), &metrics);
+    let text = |m: &Metrics| String::from_utf8(m.encode()).unwrap();
+    assert!(text(&metrics).contains(r#"trinity_proxy_endpoint_healthy{endpoint="10.0.0.1:8000",upstream="gone"} 1"#));
+    drop(pool);
+    let after = text(&metrics);
+    assert!(!after.contains("endpoint=\"10.0.0.1:8000\""), "{after}");
+}
