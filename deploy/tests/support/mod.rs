@@ -2,6 +2,8 @@
 #![allow(dead_code, reason = "each test crate uses a different part")]
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+pub mod mock;
+
 use std::path::{Path, PathBuf};
 use trinity_deploy::object::Manifest;
 use trinity_deploy::{render, values};
