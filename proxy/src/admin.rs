@@ -122,12 +122,12 @@ struct UpstreamStatus<'a> {
     retries: usize,
     load_balancing: &'static str,
     health_check: Option<String>,
-    endpoints: Vec<EndpointStatus<'a>>,
+    endpoints: Vec<EndpointStatus>,
 }
 
 #[derive(Serialize)]
-struct EndpointStatus<'a> {
-    address: &'a str,
+struct EndpointStatus {
+    address: String,
     /// Active verdict (always true without a health check).
     healthy: bool,
     /// Out of rotation by outlier detection.
@@ -135,8 +135,10 @@ struct EndpointStatus<'a> {
     ejected_remaining_ms: Option<u128>,
     times_ejected: u32,
     on_probation: bool,
-    /// Takes new requests (healthy and not ejected).
+    /// Takes new requests (healthy, not ejected, not terminating).
     eligible: bool,
+    /// Kubernetes reports it shutting down.
+    terminating: bool,
     consecutive_failures: u32,
     in_flight: usize,
     requests: u64,
@@ -192,23 +194,29 @@ impl<'a> Status<'a> {
                         }
                         crate::config::Probe::Tcp => format!("tcp connect every {:?}", h.interval),
                     }),
-                    endpoints: p.endpoints.iter().map(|e| endpoint_status(e)).collect(),
+                    endpoints: p
+                        .members()
+                        .endpoints
+                        .iter()
+                        .map(|e| endpoint_status(e))
+                        .collect(),
                 })
                 .collect(),
         }
     }
 }
 
-fn endpoint_status(e: &crate::upstream::Endpoint) -> EndpointStatus<'_> {
+fn endpoint_status(e: &crate::upstream::Endpoint) -> EndpointStatus {
     let h = e.health.snapshot();
     EndpointStatus {
-        address: &e.label,
+        address: e.label.to_string(),
         healthy: h.healthy,
         ejected: h.ejected,
         ejected_remaining_ms: h.ejected_remaining.map(|d| d.as_millis()),
         times_ejected: h.times_ejected,
         on_probation: h.on_probation,
-        eligible: e.health.eligible(),
+        eligible: e.eligible(),
+        terminating: e.is_terminating(),
         consecutive_failures: h.consecutive_failures,
         in_flight: e.in_flight(),
         requests: e.requests(),

@@ -212,21 +212,15 @@ impl Metrics {
 
     /// Handles for one endpoint of one upstream; call when the pool is built.
     pub fn endpoint(&self, upstream: &str, endpoint: &str) -> EndpointMetrics {
-        let labels = [upstream, endpoint];
-        let healthy = self.endpoint_healthy.with_label_values(&labels);
-        healthy.set(1);
-        let ejected = self.endpoint_ejected.with_label_values(&labels);
-        ejected.set(0);
-        EndpointMetrics {
-            duration: self.upstream_duration.with_label_values(&labels),
-            healthy,
-            ejected,
-            vecs: (
-                self.upstream_duration.clone(),
-                self.endpoint_healthy.clone(),
-                self.endpoint_ejected.clone(),
-            ),
-            labels: [upstream.to_owned(), endpoint.to_owned()],
+        self.endpoint_factory().endpoint(upstream, endpoint)
+    }
+
+    /// What a pool keeps to register the series of endpoints that join it later.
+    pub fn endpoint_factory(&self) -> EndpointMetricsFactory {
+        EndpointMetricsFactory {
+            duration: self.upstream_duration.clone(),
+            healthy: self.endpoint_healthy.clone(),
+            ejected: self.endpoint_ejected.clone(),
         }
     }
 
@@ -330,4 +324,33 @@ pub struct PoolMetrics {
     pub checks_failure: IntCounter,
     pub checks_skipped: IntCounter,
     pub panic_routing: IntCounter,
+}
+
+/// Registers endpoint series; cheap to clone (the families are shared).
+#[derive(Clone)]
+pub struct EndpointMetricsFactory {
+    duration: HistogramVec,
+    healthy: IntGaugeVec,
+    ejected: IntGaugeVec,
+}
+
+impl EndpointMetricsFactory {
+    pub fn endpoint(&self, upstream: &str, endpoint: &str) -> EndpointMetrics {
+        let labels = [upstream, endpoint];
+        let healthy = self.healthy.with_label_values(&labels);
+        healthy.set(1);
+        let ejected = self.ejected.with_label_values(&labels);
+        ejected.set(0);
+        EndpointMetrics {
+            duration: self.duration.with_label_values(&labels),
+            healthy,
+            ejected,
+            vecs: (
+                self.duration.clone(),
+                self.healthy.clone(),
+                self.ejected.clone(),
+            ),
+            labels: [upstream.to_owned(), endpoint.to_owned()],
+        }
+    }
 }

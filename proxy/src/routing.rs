@@ -84,7 +84,7 @@ impl RouteTable {
         let pools: Vec<Arc<Pool>> = config
             .upstreams
             .iter()
-            .map(|u| Arc::new(Pool::new(u, metrics)))
+            .map(|u| Arc::new(Pool::new(u, metrics, None)))
             .collect();
         let mut any_host = PathTable::default();
         let mut by_host: HashMap<Box<str>, PathTable> = HashMap::new();

@@ -5,7 +5,7 @@ use super::file::{FileConfig, FileRoute};
 use super::locate::Locations;
 use super::{
     ClientIpConfig, Config, ConfigError, ConfigErrors, DEFAULT_ADMIN, DEFAULT_LISTENERS, PathMatch,
-    RouteConfig, Timeouts, UpstreamConfig,
+    RouteConfig, ShutdownConfig, Timeouts, UpstreamConfig,
 };
 use crate::path::{NormalizeError, normalize};
 use ipnet::IpNet;
@@ -117,6 +117,25 @@ impl Checker {
             .map(|(name, u)| self.upstream(name, u))
             .collect();
         let routes = self.routes(f.routes, &upstreams);
+        let resolvers = f
+            .resolvers
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| self.socket_addr(&format!("resolvers[{i}]"), r))
+            .collect();
+        let d = ShutdownConfig::default();
+        let shutdown = ShutdownConfig {
+            drain_delay: match f.shutdown.drain_delay.as_deref() {
+                Some("0s" | "0") => Duration::ZERO,
+                other => self
+                    .duration("shutdown.drain_delay", other)
+                    .unwrap_or(d.drain_delay),
+            },
+            timeout: self
+                .duration("shutdown.timeout", f.shutdown.timeout.as_deref())
+                .unwrap_or(d.timeout),
+        };
         Config {
             listeners,
             threads,
@@ -124,6 +143,8 @@ impl Checker {
             client_ip,
             routes,
             upstreams,
+            resolvers,
+            shutdown,
         }
     }
 

@@ -19,6 +19,38 @@ pub struct FileConfig {
     pub client_ip: FileClientIp,
     pub routes: Vec<FileRoute>,
     pub upstreams: BTreeMap<String, FileUpstream>,
+    /// DNS servers (`IP:PORT`) for `dns` discovery. Default: those of /etc/resolv.conf.
+    pub resolvers: Option<Vec<String>>,
+    #[serde(default)]
+    pub shutdown: FileShutdown,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileShutdown {
+    /// After SIGTERM, keep serving (with /readyz failing) this long. Default: `5s`.
+    pub drain_delay: Option<String>,
+    /// Then wait at most this long for in-flight requests. Default: `25s`.
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDns {
+    pub name: String,
+    pub port: u16,
+    /// Re-resolve period (never later than the record TTL). Default: `5s`.
+    pub refresh: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileKubernetes {
+    pub service: String,
+    /// Default: the namespace of the proxy's service account (or of the kubeconfig context).
+    pub namespace: Option<String>,
+    /// Port number or port name of the Service's EndpointSlices.
+    pub port: serde_yaml::Value,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,9 +97,13 @@ pub struct FileTimeouts {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileUpstream {
-    /// Static `IP:port` endpoints.
+    /// Static `IP:port` endpoints (or `dns` / `kubernetes` discovery).
     #[serde(default)]
     pub endpoints: Vec<String>,
+    /// Every A/AAAA record of `name` is an endpoint on `port`.
+    pub dns: Option<FileDns>,
+    /// The ready endpoints of a Service, from its EndpointSlices.
+    pub kubernetes: Option<FileKubernetes>,
     /// Attempts on other endpoints after a failure. Default: 2.
     pub retries: Option<usize>,
     /// `round_robin` (default), `least_request`, or `{ hash: { header: X } | { cookie: X } | client_ip }`.

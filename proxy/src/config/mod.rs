@@ -39,6 +39,54 @@ pub struct Config {
     pub client_ip: ClientIpConfig,
     pub routes: Vec<RouteConfig>,
     pub upstreams: Vec<UpstreamConfig>,
+    /// DNS servers for `dns` discovery; empty: the system's (/etc/resolv.conf).
+    pub resolvers: Vec<SocketAddr>,
+    pub shutdown: ShutdownConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownConfig {
+    pub drain_delay: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            drain_delay: Duration::from_secs(5),
+            timeout: Duration::from_secs(25),
+        }
+    }
+}
+
+/// Where an upstream's endpoints come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Discovery {
+    /// `endpoints` as written.
+    #[default]
+    Static,
+    Dns(DnsDiscovery),
+    Kubernetes(KubernetesDiscovery),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsDiscovery {
+    pub name: String,
+    pub port: u16,
+    pub refresh: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesDiscovery {
+    pub service: String,
+    pub namespace: Option<String>,
+    pub port: PortRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortRef {
+    Number(u16),
+    Name(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -95,7 +143,9 @@ impl Default for Timeouts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamConfig {
     pub name: String,
+    /// Static endpoints; empty with `dns` or `kubernetes` discovery.
     pub endpoints: Vec<SocketAddr>,
+    pub discovery: Discovery,
     pub retries: usize,
     pub load_balancing: LoadBalancing,
     pub health_check: Option<HealthCheckConfig>,
@@ -108,6 +158,7 @@ impl UpstreamConfig {
         Self {
             name: name.to_owned(),
             endpoints,
+            discovery: Discovery::Static,
             retries: DEFAULT_RETRIES,
             load_balancing: LoadBalancing::RoundRobin,
             health_check: None,

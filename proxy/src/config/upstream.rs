@@ -3,14 +3,15 @@
 use super::convert::{Checker, valid_name};
 use super::file::{FileHealthCheck, FileOutlier, FileUpstream};
 use super::{
-    DEFAULT_RETRIES, HashKey, HealthCheckConfig, LoadBalancing, MAX_RETRIES, OutlierConfig, Probe,
-    StatusRanges, UpstreamConfig,
+    DEFAULT_RETRIES, Discovery, DnsDiscovery, HashKey, HealthCheckConfig, KubernetesDiscovery,
+    LoadBalancing, MAX_RETRIES, OutlierConfig, PortRef, Probe, StatusRanges, UpstreamConfig,
 };
 use crate::path::normalize;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(5);
 const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Checker {
@@ -30,6 +31,7 @@ impl Checker {
                 }
             }
         }
+        let discovery = self.discovery(&base, &u);
         let retries = u.retries.unwrap_or(DEFAULT_RETRIES);
         if retries > MAX_RETRIES {
             self.problem(
@@ -51,11 +53,106 @@ impl Checker {
         UpstreamConfig {
             name,
             endpoints,
+            discovery,
             retries: retries.min(MAX_RETRIES),
             load_balancing,
             health_check,
             outlier,
         }
+    }
+
+    fn discovery(&mut self, base: &str, u: &FileUpstream) -> Discovery {
+        let sources = usize::from(!u.endpoints.is_empty())
+            + usize::from(u.dns.is_some())
+            + usize::from(u.kubernetes.is_some());
+        if sources > 1 {
+            self.problem(base, "give one of `endpoints`, `dns` or `kubernetes`");
+        }
+        if let Some(d) = &u.dns {
+            let path = format!("{base}.dns");
+            let name = d.name.trim_end_matches('.');
+            let valid = !name.is_empty()
+                && name.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                });
+            if !valid {
+                self.problem(
+                    format!("{path}.name"),
+                    format!("{:?} is not a DNS name", d.name),
+                );
+            }
+            if d.port == 0 {
+                self.problem(format!("{path}.port"), "must be 1-65535");
+            }
+            let refresh = self
+                .duration(&format!("{path}.refresh"), d.refresh.as_deref())
+                .unwrap_or(DEFAULT_DNS_REFRESH);
+            return Discovery::Dns(DnsDiscovery {
+                name: d.name.clone(),
+                port: d.port,
+                refresh,
+            });
+        }
+        if let Some(k) = &u.kubernetes {
+            let path = format!("{base}.kubernetes");
+            let dns1123 = |s: &str| {
+                !s.is_empty()
+                    && s.len() <= 63
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !s.starts_with('-')
+                    && !s.ends_with('-')
+            };
+            if !dns1123(&k.service) {
+                self.problem(
+                    format!("{path}.service"),
+                    format!("{:?} is not a Service name (DNS-1123 label)", k.service),
+                );
+            }
+            if let Some(ns) = &k.namespace {
+                if !dns1123(ns) {
+                    self.problem(
+                        format!("{path}.namespace"),
+                        format!("{ns:?} is not a namespace name"),
+                    );
+                }
+            }
+            let port = match &k.port {
+                serde_yaml::Value::Number(n) => match n
+                    .as_u64()
+                    .and_then(|p| u16::try_from(p).ok())
+                    .filter(|p| *p > 0)
+                {
+                    Some(p) => PortRef::Number(p),
+                    None => {
+                        self.problem(
+                            format!("{path}.port"),
+                            "expected a port number 1-65535 or a port name",
+                        );
+                        PortRef::Number(1)
+                    }
+                },
+                serde_yaml::Value::String(name) if dns1123(name) && name.len() <= 15 => {
+                    PortRef::Name(name.clone())
+                }
+                _ => {
+                    self.problem(
+                        format!("{path}.port"),
+                        "expected a port number 1-65535 or a port name",
+                    );
+                    PortRef::Number(1)
+                }
+            };
+            return Discovery::Kubernetes(KubernetesDiscovery {
+                service: k.service.clone(),
+                namespace: k.namespace.clone(),
+                port,
+            });
+        }
+        Discovery::Static
     }
 
     fn load_balancing(&mut self, path: &str, v: &serde_yaml::Value) -> LoadBalancing {

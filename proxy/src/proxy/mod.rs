@@ -29,7 +29,7 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use smallvec::SmallVec;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,7 @@ pub struct Ctx {
     /// Counts this request in its pool's retry budget.
     active: Option<ActiveRequest>,
     hash_key: Option<u64>,
-    tried: SmallVec<[u32; 4]>,
+    tried: SmallVec<[SocketAddr; 4]>,
     retries: usize,
     endpoint: Option<InFlight>,
     upstream_started: Option<Instant>,
@@ -180,7 +180,7 @@ impl ProxyHttp for TrinityProxy {
         peer.options.connection_timeout = Some(timeouts.connect);
         peer.options.read_timeout = Some(timeouts.read);
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
-        ctx.tried.push(selected.index);
+        ctx.tried.push(selected.guard.endpoint().addr);
         ctx.endpoint = Some(selected.guard);
         ctx.upstream_started = Some(Instant::now());
         ctx.response_received = false;

@@ -4,7 +4,7 @@ use crate::health::{EndpointHealth, Transition};
 use crate::metrics::{EndpointMetrics, PoolMetrics};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::watch;
 
 pub struct Endpoint {
@@ -13,6 +13,8 @@ pub struct Endpoint {
     pub label: Arc<str>,
     pub upstream: Arc<str>,
     in_flight: AtomicUsize,
+    /// Kubernetes says it is shutting down: no new requests unless nothing else is eligible.
+    terminating: AtomicBool,
     requests: AtomicU64,
     failures: AtomicU64,
     pub health: EndpointHealth,
@@ -37,6 +39,7 @@ impl Endpoint {
             label: addr.to_string().into(),
             upstream,
             in_flight: AtomicUsize::new(0),
+            terminating: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             health,
@@ -49,6 +52,19 @@ impl Endpoint {
     /// A receiver that sees every health transition of this endpoint.
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+
+    /// May take new requests: healthy, not ejected, not terminating.
+    pub fn eligible(&self) -> bool {
+        self.health.eligible() && !self.terminating.load(Ordering::Relaxed)
+    }
+
+    pub fn is_terminating(&self) -> bool {
+        self.terminating.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_terminating(&self, terminating: bool) {
+        self.terminating.store(terminating, Ordering::Relaxed);
     }
 
     pub fn in_flight(&self) -> usize {

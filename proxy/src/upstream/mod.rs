@@ -1,10 +1,14 @@
 //! Upstream pools: the endpoints of one upstream, which one a request gets, and what the data
 //! path reports back (successes, failures → outlier detection; retries → the retry budget).
 //!
-//! Selection: among endpoints that are eligible (healthy, not ejected) and not yet tried by this
-//! request, the balancer picks one. If no endpoint of the pool is eligible at all, the pool is in
-//! **panic mode**: it picks among all untried endpoints regardless of health rather than fail
-//! closed, and counts it.
+//! Selection: among endpoints that are eligible (healthy, not ejected, not terminating) and not
+//! yet tried by this request, the balancer picks one. If no endpoint of the pool is eligible at
+//! all, the pool is in **panic mode**: it picks among all untried endpoints regardless of health
+//! rather than fail closed, and counts it.
+//!
+//! Membership can change at run time (discovery, reload): the member list is an `ArcSwap`
+//! snapshot, and an endpoint that stays keeps its `Arc<Endpoint>` — health, ejection state and
+//! counters survive.
 
 mod balance;
 mod endpoint;
@@ -14,10 +18,13 @@ pub use endpoint::{Endpoint, InFlight};
 
 use crate::config::{HealthCheckConfig, OutlierConfig, UpstreamConfig};
 use crate::health::checker;
-use crate::metrics::{Metrics, PoolMetrics};
+use crate::metrics::{EndpointMetricsFactory, Metrics, PoolMetrics};
+use arc_swap::{ArcSwap, Guard};
 use balance::Balancer;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
@@ -26,62 +33,90 @@ pub const RETRY_BUDGET_PERCENT: usize = 20;
 /// …but this many are always allowed.
 pub const RETRY_BUDGET_MIN: usize = 3;
 
+/// One snapshot of a pool's endpoints and the balancer built for them.
+pub struct Members {
+    pub endpoints: Vec<Arc<Endpoint>>,
+    balancer: Balancer,
+}
+
 pub struct Pool {
     pub name: Arc<str>,
-    pub endpoints: Vec<Arc<Endpoint>>,
     pub config: UpstreamConfig,
     pub metrics: Arc<PoolMetrics>,
-    balancer: Balancer,
+    endpoint_metrics: EndpointMetricsFactory,
+    members: ArcSwap<Members>,
+    /// Every endpoint object still alive, so one that leaves and comes back keeps its state and
+    /// its metric series.
+    known: Mutex<HashMap<SocketAddr, Weak<Endpoint>>>,
     eject_lock: Mutex<()>,
     active: AtomicUsize,
     retrying: AtomicUsize,
-    checkers: Mutex<Vec<AbortHandle>>,
+    /// Set once health checks run: endpoints joining later get a probe loop too.
+    probe_permits: Mutex<Option<Arc<Semaphore>>>,
+    checkers: Mutex<HashMap<SocketAddr, AbortHandle>>,
+    /// Discovery tasks feeding this pool.
+    tasks: Mutex<Vec<AbortHandle>>,
+    retired: AtomicBool,
 }
 
 /// The endpoint a request got.
 pub struct Selected {
-    pub index: u32,
     pub guard: InFlight,
     /// No endpoint was eligible: chosen in panic mode.
     pub panic: bool,
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Pool {
-    pub fn new(cfg: &UpstreamConfig, metrics: &Metrics) -> Self {
-        let name: Arc<str> = cfg.name.as_str().into();
-        let pool_metrics = Arc::new(metrics.pool(&cfg.name));
-        let require_first = cfg
-            .health_check
-            .as_ref()
-            .is_some_and(|h| h.require_first_check);
-        let endpoints: Vec<Arc<Endpoint>> = cfg
-            .endpoints
-            .iter()
-            .map(|addr| {
-                Arc::new(Endpoint::new(
-                    *addr,
-                    name.clone(),
-                    require_first,
-                    metrics.endpoint(&cfg.name, &addr.to_string()),
-                    pool_metrics.clone(),
-                ))
-            })
-            .collect();
-        Self {
-            balancer: Balancer::new(&cfg.load_balancing, &endpoints),
-            name,
-            endpoints,
+    /// A pool for `cfg`. Endpoints of `previous` (the pool this one replaces on reload) are
+    /// reused: static ones that are still listed, and with discovery all of them until the
+    /// provider reports again.
+    pub fn new(cfg: &UpstreamConfig, metrics: &Metrics, previous: Option<&Pool>) -> Self {
+        let pool = Self {
+            name: cfg.name.as_str().into(),
             config: cfg.clone(),
-            metrics: pool_metrics,
+            metrics: Arc::new(metrics.pool(&cfg.name)),
+            endpoint_metrics: metrics.endpoint_factory(),
+            members: ArcSwap::from_pointee(Members {
+                endpoints: Vec::new(),
+                balancer: Balancer::new(&cfg.load_balancing, &[]),
+            }),
+            known: Mutex::new(HashMap::new()),
             eject_lock: Mutex::new(()),
             active: AtomicUsize::new(0),
             retrying: AtomicUsize::new(0),
-            checkers: Mutex::new(Vec::new()),
+            probe_permits: Mutex::new(None),
+            checkers: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            retired: AtomicBool::new(false),
+        };
+        if let Some(prev) = previous {
+            let mut known = lock(&pool.known);
+            for ep in prev.members().endpoints.iter() {
+                known.insert(ep.addr, Arc::downgrade(ep));
+            }
         }
+        let initial: Vec<SocketAddr> = match (&cfg.discovery, previous) {
+            (crate::config::Discovery::Static, _) => cfg.endpoints.clone(),
+            (_, Some(prev)) if prev.config.discovery == cfg.discovery => {
+                prev.members().endpoints.iter().map(|e| e.addr).collect()
+            }
+            _ => Vec::new(),
+        };
+        pool.set_members(&initial, &[]);
+        pool
+    }
+
+    /// The current members (a cheap snapshot; do not hold it across an await).
+    pub fn members(&self) -> Guard<Arc<Members>> {
+        self.members.load()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.endpoints.is_empty()
+        self.members().endpoints.is_empty()
     }
 
     pub fn retries(&self) -> usize {
@@ -96,58 +131,171 @@ impl Pool {
         &self.config.outlier
     }
 
+    /// Replaces the members with `addrs`; those in `terminating` take no new requests unless
+    /// nothing else is eligible. Endpoints that stay keep their state.
+    pub fn set_members(&self, addrs: &[SocketAddr], terminating: &[SocketAddr]) {
+        let current = self.members();
+        let same = current.endpoints.len() == addrs.len()
+            && current
+                .endpoints
+                .iter()
+                .zip(addrs)
+                .all(|(e, a)| e.addr == *a);
+        if same {
+            for ep in current.endpoints.iter() {
+                ep.set_terminating(terminating.contains(&ep.addr));
+            }
+            return;
+        }
+        let require_first = self.health_check().is_some_and(|h| h.require_first_check);
+        let mut known = lock(&self.known);
+        known.retain(|_, w| w.strong_count() > 0);
+        let mut joined = Vec::new();
+        let endpoints: Vec<Arc<Endpoint>> = addrs
+            .iter()
+            .map(|addr| {
+                let ep = known.get(addr).and_then(Weak::upgrade).unwrap_or_else(|| {
+                    let ep = Arc::new(Endpoint::new(
+                        *addr,
+                        self.name.clone(),
+                        require_first,
+                        self.endpoint_metrics
+                            .endpoint(&self.name, &addr.to_string()),
+                        self.metrics.clone(),
+                    ));
+                    known.insert(*addr, Arc::downgrade(&ep));
+                    ep
+                });
+                ep.set_terminating(terminating.contains(addr));
+                if !current.endpoints.iter().any(|e| e.addr == *addr) {
+                    joined.push(ep.clone());
+                }
+                ep
+            })
+            .collect();
+        drop(known);
+        for gone in current
+            .endpoints
+            .iter()
+            .filter(|e| !addrs.contains(&e.addr))
+        {
+            tracing::info!(
+                upstream = &*self.name,
+                endpoint = &*gone.label,
+                "endpoint left the pool"
+            );
+            if let Some(h) = lock(&self.checkers).remove(&gone.addr) {
+                h.abort();
+            }
+        }
+        for ep in &joined {
+            if !current.endpoints.is_empty() || self.is_activated() {
+                tracing::info!(
+                    upstream = &*self.name,
+                    endpoint = &*ep.label,
+                    "endpoint joined the pool"
+                );
+            }
+        }
+        let balancer = Balancer::new(&self.config.load_balancing, &endpoints);
+        self.members.store(Arc::new(Members {
+            endpoints,
+            balancer,
+        }));
+        if let Some(permits) = lock(&self.probe_permits).clone() {
+            for ep in &joined {
+                self.spawn_checker(ep, &permits);
+            }
+        }
+    }
+
+    fn is_activated(&self) -> bool {
+        lock(&self.probe_permits).is_some()
+    }
+
     /// Starts one probe loop per endpoint (on the current tokio runtime) if the upstream has a
-    /// health check. The loops end when the pool is dropped.
+    /// health check; endpoints joining later get one too. Loops end when their endpoint leaves.
     pub fn start_health_checks(&self, permits: &Arc<Semaphore>) {
+        *lock(&self.probe_permits) = Some(permits.clone());
+        for ep in self.members().endpoints.iter() {
+            self.spawn_checker(ep, permits);
+        }
+    }
+
+    fn spawn_checker(&self, ep: &Arc<Endpoint>, permits: &Arc<Semaphore>) {
         let Some(hc) = self.health_check() else {
             return;
         };
-        let mut checkers = self
-            .checkers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for ep in &self.endpoints {
-            let task = tokio::spawn(checker::run(
-                Arc::downgrade(ep),
-                hc.clone(),
-                permits.clone(),
-            ));
-            checkers.push(task.abort_handle());
+        if self.retired.load(Ordering::Relaxed) {
+            return;
         }
+        let task = tokio::spawn(checker::run(
+            Arc::downgrade(ep),
+            hc.clone(),
+            permits.clone(),
+        ));
+        if let Some(old) = lock(&self.checkers).insert(ep.addr, task.abort_handle()) {
+            old.abort();
+        }
+    }
+
+    /// Keeps `task` (a discovery provider) running for as long as the pool is in service.
+    pub fn attach_task(&self, task: AbortHandle) {
+        if self.retired.load(Ordering::Relaxed) {
+            task.abort();
+        } else {
+            lock(&self.tasks).push(task);
+        }
+    }
+
+    /// Takes the pool out of service after a reload replaced it: probes and discovery stop at
+    /// once (requests still holding the old table may finish on it).
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        for (_, h) in lock(&self.checkers).drain() {
+            h.abort();
+        }
+        for h in lock(&self.tasks).drain(..) {
+            h.abort();
+        }
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
     }
 
     /// Picks an endpoint not in `tried`; `key` is the request's hash key for `hash` balancing.
-    pub fn select(&self, tried: &[u32], key: Option<u64>) -> Option<Selected> {
-        let untried = |i: usize| !tried.contains(&(i as u32));
-        let eps = &self.endpoints;
-        if let Some(i) = self
+    pub fn select(&self, tried: &[SocketAddr], key: Option<u64>) -> Option<Selected> {
+        let m = self.members();
+        let eps = &m.endpoints;
+        let untried = |i: usize| !tried.contains(&eps[i].addr);
+        if let Some(i) = m
             .balancer
-            .pick(eps, |i| untried(i) && eps[i].health.eligible(), key)
+            .pick(eps, |i| untried(i) && eps[i].eligible(), key)
         {
-            return Some(self.selected(i, false));
+            return Some(Selected {
+                guard: InFlight::new(&eps[i]),
+                panic: false,
+            });
         }
-        if eps.iter().any(|e| e.health.eligible()) {
+        if eps.iter().any(|e| e.eligible()) {
             return None; // every eligible endpoint was tried already
         }
-        let i = self.balancer.pick(eps, untried, key)?;
+        let i = m.balancer.pick(eps, untried, key)?;
         self.metrics.panic_routing.inc();
-        Some(self.selected(i, true))
+        Some(Selected {
+            guard: InFlight::new(&eps[i]),
+            panic: true,
+        })
     }
 
     /// Whether `select` would find an endpoint outside `tried` (without choosing one).
-    pub fn can_select(&self, tried: &[u32]) -> bool {
-        let untried = |i: usize| !tried.contains(&(i as u32));
-        let eps = &self.endpoints;
-        let any_eligible = eps.iter().any(|e| e.health.eligible());
-        (0..eps.len()).any(|i| untried(i) && (!any_eligible || eps[i].health.eligible()))
-    }
-
-    fn selected(&self, i: usize, panic: bool) -> Selected {
-        Selected {
-            index: i as u32,
-            guard: InFlight::new(&self.endpoints[i]),
-            panic,
-        }
+    pub fn can_select(&self, tried: &[SocketAddr]) -> bool {
+        let m = self.members();
+        let any_eligible = m.endpoints.iter().any(|e| e.eligible());
+        m.endpoints
+            .iter()
+            .any(|e| !tried.contains(&e.addr) && (!any_eligible || e.eligible()))
     }
 
     /// A request on `ep` failed (connect error, reset, timeout, or 502/503/504): feeds outlier
@@ -159,17 +307,10 @@ impl Pool {
             return;
         }
         let transition = {
-            let _guard = self
-                .eject_lock
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let n = self.endpoints.len();
-            let after = self
-                .endpoints
-                .iter()
-                .filter(|e| e.health.is_ejected())
-                .count()
-                + 1;
+            let _guard = lock(&self.eject_lock);
+            let m = self.members();
+            let n = m.endpoints.len();
+            let after = m.endpoints.iter().filter(|e| e.health.is_ejected()).count() + 1;
             let may_eject = after < n && after * 100 <= n * usize::from(cfg.max_ejection_percent);
             ep.health
                 .failure(tokio::time::Instant::now(), &cfg, may_eject)
@@ -207,14 +348,7 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        for h in self
-            .checkers
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .drain(..)
-        {
-            h.abort();
-        }
+        self.retire();
     }
 }
 

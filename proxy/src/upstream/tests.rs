@@ -13,47 +13,54 @@ fn addrs(n: usize) -> Vec<SocketAddr> {
 fn pool_with(n: usize, lb: LoadBalancing) -> Pool {
     let mut cfg = UpstreamConfig::with_endpoints("web", addrs(n));
     cfg.load_balancing = lb;
-    Pool::new(&cfg, &Metrics::new().unwrap())
+    Pool::new(&cfg, &Metrics::new().unwrap(), None)
+}
+
+fn pick(p: &Pool, tried: &[SocketAddr], key: Option<u64>) -> Option<SocketAddr> {
+    p.select(tried, key).map(|s| s.guard.endpoint().addr)
+}
+
+fn ep(p: &Pool, i: usize) -> Arc<Endpoint> {
+    p.members().endpoints[i].clone()
 }
 
 #[test]
 fn round_robin_spreads_evenly() {
     let p = pool_with(3, LoadBalancing::RoundRobin);
-    let mut hits = [0; 3];
+    let mut hits: HashMap<SocketAddr, usize> = HashMap::new();
     for _ in 0..300 {
-        hits[p.select(&[], None).unwrap().index as usize] += 1;
+        *hits.entry(pick(&p, &[], None).unwrap()).or_default() += 1;
     }
-    assert_eq!(hits, [100, 100, 100]);
+    assert_eq!(hits.values().copied().collect::<Vec<_>>(), [100, 100, 100]);
 }
 
 #[test]
 fn skips_tried_endpoints_and_runs_out() {
     let p = pool_with(2, LoadBalancing::RoundRobin);
-    let a = p.select(&[], None).unwrap().index;
-    let b = p.select(&[a], None).unwrap().index;
+    let a = pick(&p, &[], None).unwrap();
+    let b = pick(&p, &[a], None).unwrap();
     assert_ne!(a, b);
-    assert!(p.select(&[a, b], None).is_none());
+    assert!(pick(&p, &[a, b], None).is_none());
+    assert!(!p.can_select(&[a, b]) && p.can_select(&[a]));
 }
 
 #[test]
 fn in_flight_follows_guards() {
     let p = pool_with(1, LoadBalancing::RoundRobin);
     let s = p.select(&[], None).unwrap();
-    assert_eq!(p.endpoints[0].in_flight(), 1);
+    assert_eq!(ep(&p, 0).in_flight(), 1);
     drop(s);
-    assert_eq!(p.endpoints[0].in_flight(), 0);
+    assert_eq!(ep(&p, 0).in_flight(), 0);
 }
 
 #[test]
 fn least_request_prefers_the_idle_endpoint() {
     let p = pool_with(2, LoadBalancing::LeastRequest);
-    let busy: Vec<_> = (0..5).map(|_| InFlight::new(&p.endpoints[0])).collect();
-    let mut to_idle = 0;
-    for _ in 0..200 {
-        if p.select(&[], None).unwrap().index == 1 {
-            to_idle += 1;
-        }
-    }
+    let busy: Vec<_> = (0..5).map(|_| InFlight::new(&ep(&p, 0))).collect();
+    let idle = ep(&p, 1).addr;
+    let to_idle = (0..200)
+        .filter(|_| pick(&p, &[], None) == Some(idle))
+        .count();
     drop(busy);
     // P2C picks the busy one only when both random choices land on it (~1/4).
     assert!(to_idle > 120, "{to_idle} of 200 went to the idle endpoint");
@@ -69,14 +76,13 @@ fn hash_is_sticky_and_moves_about_one_nth_of_keys() {
         .collect();
     let mut moved = 0;
     for k in &keys {
-        let a = before.select(&[], Some(*k)).unwrap().index;
+        let a = pick(&before, &[], Some(*k)).unwrap();
         assert_eq!(
-            before.select(&[], Some(*k)).unwrap().index,
+            pick(&before, &[], Some(*k)).unwrap(),
             a,
             "same key, same endpoint"
         );
-        let b = after.select(&[], Some(*k)).unwrap().index;
-        if before.endpoints[a as usize].addr != after.endpoints[b as usize].addr {
+        if pick(&after, &[], Some(*k)).unwrap() != a {
             moved += 1;
         }
     }
@@ -96,10 +102,10 @@ fn panic_mode_when_nothing_is_eligible() {
         require_first_check: true,
         skip_when_traffic_healthy: false,
     });
-    let p = Pool::new(&cfg, &Metrics::new().unwrap());
+    let p = Pool::new(&cfg, &Metrics::new().unwrap(), None);
     let s = p.select(&[], None).unwrap();
     assert!(s.panic);
-    assert!(p.select(&[0, 1], None).is_none());
+    assert!(p.select(&addrs(2), None).is_none());
     assert_eq!(p.metrics.panic_routing.get(), 1);
 }
 
@@ -107,21 +113,26 @@ fn panic_mode_when_nothing_is_eligible() {
 async fn max_ejection_percent_keeps_endpoints_in_rotation() {
     let mut cfg = UpstreamConfig::with_endpoints("web", addrs(4));
     cfg.outlier.consecutive_failures = 1;
-    let p = Pool::new(&cfg, &Metrics::new().unwrap());
+    let p = Pool::new(&cfg, &Metrics::new().unwrap(), None);
     for _ in 0..3 {
-        for ep in &p.endpoints[..3] {
-            p.record_failure(ep, "test");
+        for i in 0..3 {
+            p.record_failure(&ep(&p, i), "test");
         }
     }
-    let ejected = p.endpoints.iter().filter(|e| e.health.is_ejected()).count();
+    let ejected = p
+        .members()
+        .endpoints
+        .iter()
+        .filter(|e| e.health.is_ejected())
+        .count();
     assert_eq!(ejected, 2, "50% of 4");
     let mut cfg1 = UpstreamConfig::with_endpoints("one", addrs(1));
     cfg1.outlier.consecutive_failures = 1;
     cfg1.outlier.max_ejection_percent = 100;
-    let single = Pool::new(&cfg1, &Metrics::new().unwrap());
-    single.record_failure(&single.endpoints[0], "test");
+    let single = Pool::new(&cfg1, &Metrics::new().unwrap(), None);
+    single.record_failure(&ep(&single, 0), "test");
     assert!(
-        !single.endpoints[0].health.is_ejected(),
+        !ep(&single, 0).health.is_ejected(),
         "the last endpoint is never ejected"
     );
 }
@@ -149,10 +160,79 @@ fn retry_budget_allows_twenty_percent_with_a_floor() {
 #[test]
 fn endpoint_series_leave_with_the_pool() {
     let metrics = Metrics::new().unwrap();
-    let pool = Pool::new(&UpstreamConfig::with_endpoints("gone", addrs(2)), &metrics);
+    let pool = Pool::new(
+        &UpstreamConfig::with_endpoints("gone", addrs(2)),
+        &metrics,
+        None,
+    );
     let text = |m: &Metrics| String::from_utf8(m.encode()).unwrap();
-    assert!(text(&metrics).contains(r#"trinity_proxy_endpoint_healthy{endpoint="10.0.0.1:8000",upstream="gone"} 1"#));
+    assert!(
+        text(&metrics).contains(
+            r#"trinity_proxy_endpoint_healthy{endpoint="10.0.0.1:8000",upstream="gone"} 1"#
+        )
+    );
     drop(pool);
     let after = text(&metrics);
     assert!(!after.contains("endpoint=\"10.0.0.1:8000\""), "{after}");
+}
+
+#[tokio::test]
+async fn membership_changes_keep_the_state_of_endpoints_that_stay() {
+    let metrics = Metrics::new().unwrap();
+    let mut cfg = UpstreamConfig::with_endpoints("web", addrs(3));
+    cfg.outlier.consecutive_failures = 1;
+    let p = Pool::new(&cfg, &metrics, None);
+    let stays = ep(&p, 1);
+    p.record_failure(&stays, "test");
+    assert!(stays.health.is_ejected());
+
+    let all = addrs(4);
+    p.set_members(&[all[1], all[3]], &[]);
+    let m = p.members();
+    assert_eq!(m.endpoints.len(), 2);
+    assert!(
+        Arc::ptr_eq(&m.endpoints[0], &stays),
+        "the same endpoint object, state and all"
+    );
+    assert!(m.endpoints[0].health.is_ejected());
+    let text = String::from_utf8(metrics.encode()).unwrap();
+    assert!(
+        !text.contains(&format!("endpoint=\"{}\"", all[0])),
+        "the endpoint that left left the metrics"
+    );
+    assert!(text.contains(&format!("endpoint=\"{}\"", all[3])));
+    assert_eq!(
+        pick(&p, &[], None),
+        Some(all[3]),
+        "the ejected one is skipped"
+    );
+}
+
+#[test]
+fn terminating_endpoints_only_serve_when_nothing_else_can() {
+    let p = pool_with(2, LoadBalancing::RoundRobin);
+    let all = addrs(2);
+    p.set_members(&all, &[all[0]]);
+    for _ in 0..10 {
+        assert_eq!(pick(&p, &[], None), Some(all[1]));
+    }
+    p.set_members(&all, &all);
+    let s = p.select(&[], None).unwrap();
+    assert!(s.panic, "all terminating: panic mode spreads over them");
+}
+
+#[test]
+fn reload_reuses_endpoints_of_the_previous_pool() {
+    let metrics = Metrics::new().unwrap();
+    let old = Pool::new(
+        &UpstreamConfig::with_endpoints("web", addrs(2)),
+        &metrics,
+        None,
+    );
+    let mut cfg = UpstreamConfig::with_endpoints("web", addrs(3));
+    cfg.retries = 5;
+    let new = Pool::new(&cfg, &metrics, Some(&old));
+    assert!(Arc::ptr_eq(&ep(&old, 0), &ep(&new, 0)));
+    assert!(Arc::ptr_eq(&ep(&old, 1), &ep(&new, 1)));
+    assert_eq!(new.members().endpoints.len(), 3);
 }

@@ -270,7 +270,8 @@ impl TestProxy {
             .iter()
             .find(|p| &*p.name == upstream)
             .expect("upstream");
-        pool.endpoints
+        pool.members()
+            .endpoints
             .iter()
             .find(|e| e.addr == addr)
             .expect("endpoint")
