@@ -112,13 +112,13 @@ impl Checker {
                     format!("{:?} is not a Service name (DNS-1123 label)", k.service),
                 );
             }
-            if let Some(ns) = &k.namespace {
-                if !dns1123(ns) {
-                    self.problem(
-                        format!("{path}.namespace"),
-                        format!("{ns:?} is not a namespace name"),
-                    );
-                }
+            if let Some(ns) = &k.namespace
+                && !dns1123(ns)
+            {
+                self.problem(
+                    format!("{path}.namespace"),
+                    format!("{ns:?} is not a namespace name"),
+                );
             }
             let port = match &k.port {
                 serde_yaml::Value::Number(n) => match n
