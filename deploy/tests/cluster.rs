@@ -101,6 +101,7 @@ async fn custom_kind_without_its_crd_is_skipped() {
 async fn apply_goes_stage_by_stage() {
     let (client, task) = mock(|method, target| match *method {
         Method::GET => status(404, "NotFound", "not found"),
+        Method::POST => (201, object("v1", "Secret", "generated", "1")),
         _ => {
             let name = target
                 .split('?')

@@ -1,8 +1,10 @@
-//! Server-side apply (field manager `trinity-deploy`), staged: namespace → secrets/config/storage →
+//! Server-side apply (field manager `trinity-deploy`, conflicts forced like `kubectl apply
+//! --server-side --force-conflicts`), staged: namespace → generated secrets (only when absent) → config/storage →
 //! databases (wait) → migration Job (wait) → apps (wait) → proxy (wait) → optional parts (wait).
 
 use super::{
-    ClusterError, FIELD_MANAGER, api_for, apply_body, explain, is_not_found, object_id, wait,
+    ClusterError, FIELD_MANAGER, api_for, apply_body, explain, is_not_found, object_id, secrets,
+    wait,
 };
 use crate::object::{Manifest, Object, Stage};
 use kube::api::{Patch, PatchParams};
@@ -93,6 +95,16 @@ pub async fn apply_all(
         for m in &mine {
             let change = apply_one(client, m, stack).await?;
             report(format!("{}: {change}", object_id(m)));
+        }
+        if stage == Stage::Namespace {
+            // Generated Secrets: created only when absent, before anything that reads them.
+            for (name, outcome) in secrets::init(client, stack).await? {
+                let what = match outcome {
+                    secrets::Outcome::Created => "created",
+                    _ => "kept (exists)",
+                };
+                report(format!("Secret/{name}: {what}"));
+            }
         }
         if opts.wait {
             for m in mine.iter().filter(|m| wait::is_workload(m)) {

@@ -2,8 +2,12 @@
 //! Everything takes a `kube::Client`, so tests drive it against tower-test's mock API.
 
 pub mod apply;
+pub mod destroy;
+pub mod diff;
+pub mod port_forward;
 pub mod prune;
 pub mod secrets;
+pub mod status;
 pub mod wait;
 
 use crate::object::Manifest;
