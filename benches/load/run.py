@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Load harness: trinity-proxy, nginx and HAProxy in front of one nginx backend, driven by wrk.
+
+Question: per proxied request, how much CPU does each proxy spend, at what throughput and
+latency, and with how much memory — on this machine, in the same run, with equivalent settings?
+
+One run:
+  1. installs nginx, haproxy and wrk from Debian packages when missing;
+  2. starts the backend (nginx, one process: a small JSON body and a 64 KiB body) and the three
+     proxies (one worker thread each, keep-alive to the backend, the 5 Trinity routes, access log
+     off for all three);
+  3. drives each with wrk (1 thread, 64 connections) in interleaved rounds A B C A B C …, each
+     measured run preceded by an unmeasured warm-up;
+  4. scenarios: RSS at N idle keep-alive connections; errors and time to recovery when one of two
+     backend replicas is SIGKILLed under load; RSS growth during a 1 GiB upload;
+  5. writes benches/RESULTS.md (hand-written notes below the marker line are kept).
+
+Everything listens on 127.0.0.1; every loop is bounded in count and time. Python stdlib only.
+Example:  benches/load/run.py --trinity target/release/trinity-proxy --rounds 3 --seconds 10
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import measure  # noqa: E402
+import report  # noqa: E402
+import servers  # noqa: E402
+
+PORTS = {"backend": 18081, "backend2": 18082, "sink": 18083, "trinity-proxy": 18090, "trinity-admin": 18091,
+         "nginx": 18092, "haproxy": 18093, "failover": 18190, "failover-admin": 18191}
+PROXIES = ["trinity-proxy", "nginx", "haproxy"]
+BODIES = [("small", servers.SMALL_PATH), ("64KiB", servers.BIG_PATH)]
+
+
+def ensure_packages():
+    missing = [p for p, exe in [("nginx", "nginx"), ("haproxy", "haproxy"), ("wrk", "wrk")] if not shutil.which(exe)]
+    if not missing:
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print(f"installing {' '.join(missing)} from Debian packages", flush=True)
+    subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+def raise_nofile(want):
+    """Raises this process's open-file limit (inherited by the servers) to `want` when root can,
+    else to the hard limit; returns the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < want and os.geteuid() == 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+        except (ValueError, OSError):
+            pass
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def haproxy_maxconn(nofile):
+    """HAProxy refuses to start unless 2 fds per maxconn fit in its limit."""
+    return (nofile - 100) // 2
+
+
+def start_proxy(name, args, workdir, port, backends, nofile, suffix=""):
+    label = name + suffix
+    if name == "trinity-proxy":
+        admin = PORTS["failover-admin"] if suffix else PORTS["trinity-admin"]
+        return servers.start_trinity(args.trinity, workdir, label, port, admin, backends)
+    if name == "nginx":
+        return servers.start_nginx(workdir, label, port, backends, nofile)
+    return servers.start_haproxy(workdir, label, port, backends, maxconn=haproxy_maxconn(nofile), nofile=nofile)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trinity", required=True, help="trinity-proxy binary (a release build)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per body (default 3)")
+    ap.add_argument("--seconds", type=int, default=10, help="measured seconds per wrk run (default 10)")
+    ap.add_argument("--warmup", type=int, default=2, help="unmeasured warm-up seconds before each run")
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--idle", default="1000,10000", help="idle keep-alive connection counts ('' to skip)")
+    ap.add_argument("--no-failover", action="store_true", help="skip the replica-killed scenario")
+    ap.add_argument("--upload-mib", type=int, default=1024, help="size of the upload scenario (0 to skip)")
+    ap.add_argument("--perf", action="store_true", help="perf record -g trinity-proxy during one extra run")
+    ap.add_argument("--criterion-dir", help="Criterion output directory to summarise (TARGET/criterion)")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "RESULTS.md"))
+    ap.add_argument("--trinity-rev", help="what the binary was built from (default: this repository's HEAD)")
+    ap.add_argument("--keep-workdir", action="store_true")
+    args = ap.parse_args()
+    args.rounds = max(1, min(args.rounds, 20))
+    args.seconds = max(1, min(args.seconds, 120))
+    args.trinity = os.path.abspath(args.trinity)
+    if not os.access(args.trinity, os.X_OK):
+        sys.exit(f"not an executable: {args.trinity}")
+
+    ensure_packages()
+    idle_counts = [int(x) for x in args.idle.split(",") if x.strip()]
+    nofile = raise_nofile(2 * max(idle_counts + [1000]) + 1000)
+    workdir = tempfile.mkdtemp(prefix="trinity-bench-")
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    results = {
+        "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+        "started": started,
+        "load_before": loadavg(),
+        "machine": report.machine_notes(args.trinity, args.trinity_rev),
+        "settings": {"rounds": args.rounds, "seconds": args.seconds, "warmup": args.warmup,
+                     "connections": args.connections, "nofile": nofile},
+        "idle_rss": {}, "runs": [], "idle": [], "failover": [], "upload": [], "perf": None,
+    }
+    procs = []
+    try:
+        backend = servers.start_backend(workdir, PORTS["backend"], nofile)
+        procs.append(backend)
+        proxies = {}
+        for name in PROXIES:
+            proxies[name] = start_proxy(name, args, workdir, PORTS[name], [PORTS["backend"]], nofile)
+            procs.append(proxies[name])
+            results["idle_rss"][name] = measure.memory_kib(proxies[name].pids())
+
+        for body, path in BODIES:
+            for rnd in range(1, args.rounds + 1):
+                for name in PROXIES:
+                    port = PORTS[name]
+                    if args.warmup:
+                        measure.wrk(port, path, args.warmup, args.connections)
+                    r = measure.load_run(proxies[name], port, path, args.seconds, args.connections)
+                    r.update({"body": body, "round": rnd, "proxy": name})
+                    print(f"{body} round {rnd} {name}: {r['rps']:.0f} req/s, p99 {r['p99_ms']} ms, "
+                          f"{r['cpu_us']:.1f} CPU-us/req, RSS {r['rss_kib'] / 1024:.1f} MiB", flush=True)
+                    results["runs"].append(r)
+
+        if args.perf:
+            results["perf"] = perf_profile(proxies["trinity-proxy"], args, workdir)
+
+        for count in idle_counts:
+            for name in PROXIES:
+                # HAProxy stops accepting at maxconn: hold fewer rather than hang on its backlog.
+                n = min(count, haproxy_maxconn(nofile) - 50) if name == "haproxy" else count
+                r = measure.idle_connections(proxies[name], PORTS[name], n)
+                r["proxy"] = name
+                print(f"idle {count} {name}: RSS {r['rss_before_kib']} -> {r['rss_held_kib']} -> "
+                      f"{r['rss_after_kib']} KiB, failed {r['failed']}", flush=True)
+                results["idle"].append(r)
+
+        for name in list(proxies):
+            proxies[name].stop()
+
+        if not args.no_failover:
+            results["failover"] = failover(args, workdir, nofile, procs)
+        if args.upload_mib > 0:
+            results["upload"] = uploads(args, workdir, nofile, procs)
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        results["load_after"] = loadavg()
+        results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"raw results: {workdir}/results.json", flush=True)
+    if args.criterion_dir:
+        results["criterion"] = report.criterion_summary(args.criterion_dir)
+    report.write(os.path.abspath(args.out), results)
+    print(f"wrote {os.path.abspath(args.out)}")
+    if not args.keep_workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def failover(args, workdir, nofile, procs):
+    """Two backend replicas behind each proxy; one is SIGKILLed 4 s into a 12 s load."""
+    out = []
+    for name in PROXIES:
+        victim = servers.start_backend(workdir, PORTS["backend2"], nofile)
+        procs.append(victim)
+        proxy = start_proxy(name, args, workdir, PORTS["failover"], [PORTS["backend"], PORTS["backend2"]],
+                            nofile, suffix="-failover")
+        procs.append(proxy)
+        measure.wrk(PORTS["failover"], servers.SMALL_PATH, 1, args.connections)
+        r = measure.replica_killed(proxy, PORTS["failover"], victim, seconds=12,
+                                   connections=args.connections, kill_after_s=4.0)
+        r["proxy"] = name
+        print(f"failover {name}: wrk non-2xx {r['non2xx']} socket errors {r['socket_errors']}, "
+              f"probe failures {r['probe_failures']}/{r['probe_requests']}, recovery {r['recovery_s']:.3f}s",
+              flush=True)
+        out.append(r)
+        proxy.stop()
+        victim.stop()
+    return out
+
+
+def uploads(args, workdir, nofile, procs):
+    """One upload of --upload-mib MiB through each proxy to a backend that discards it."""
+    sink = servers.start_sink(workdir, PORTS["sink"])
+    procs.append(sink)
+    out = []
+    for name in PROXIES:
+        proxy = start_proxy(name, args, workdir, PORTS["failover"], [PORTS["sink"]], nofile, suffix="-upload")
+        procs.append(proxy)
+        r = measure.upload(proxy, PORTS["failover"], args.upload_mib << 20)
+        r["proxy"] = name
+        print(f"upload {name}: {r['status']} in {r['seconds']:.1f}s, RSS {r['rss_before_kib']} -> peak "
+              f"{r['rss_peak_kib']} KiB", flush=True)
+        out.append(r)
+        proxy.stop()
+    sink.stop()
+    return out
+
+
+def perf_profile(proc, args, workdir):
+    """perf record -g of trinity-proxy during one small-body run; the top symbols by self time."""
+    if not shutil.which("perf"):
+        return {"error": "perf not installed (Debian package linux-perf)"}
+    data = os.path.join(workdir, "perf.data")
+    rec = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-o", data, "-p", str(proc.pid),
+                            "--", "sleep", str(args.seconds)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.5)
+    measure.wrk(PORTS["trinity-proxy"], servers.SMALL_PATH, args.seconds, args.connections)
+    rec_out, _ = rec.communicate(timeout=args.seconds + 60)
+    if rec.returncode != 0:
+        return {"error": f"perf record failed: {rec_out.strip()[-500:]}"}
+    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
+                          "--percent-limit", "0.7", "--sort", "dso,symbol"],
+                         capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+    dso = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
+                          "--sort", "dso"], capture_output=True, text=True, timeout=300)
+    dso_lines = [ln for ln in dso.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+    return {"symbols": lines[:40], "dsos": dso_lines[:12]}
+
+
+if __name__ == "__main__":
+    main()
