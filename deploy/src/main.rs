@@ -114,9 +114,9 @@ fn load(path: &Path, check: bool) -> Result<(String, Vec<Manifest>)> {
 }
 
 async fn client() -> Result<kube::Client> {
-    kube::Client::try_default()
-        .await
-        .context("no usable kubeconfig (KUBECONFIG, ~/.kube/config or in-cluster)")
+    kube::Client::try_default().await.map_err(|e| {
+        anyhow::anyhow!("no usable kubeconfig (KUBECONFIG, ~/.kube/config or in-cluster): {e}")
+    })
 }
 
 async fn run(cli: Cli) -> Result<()> {

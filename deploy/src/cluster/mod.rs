@@ -90,7 +90,11 @@ pub fn apply_body(m: &Manifest, stack: &str) -> Result<Value, ClusterError> {
 /// Maps an API error on `object` to the error a person can act on.
 pub fn explain(object: String, e: kube::Error) -> ClusterError {
     match &e {
-        kube::Error::Api(status) if status.code == 422 && status.message.contains("immutable") => {
+        kube::Error::Api(status)
+            if status.code == 422
+                && (status.message.contains("immutable")
+                    || status.message.contains("updates to statefulset spec")) =>
+        {
             ClusterError::Immutable {
                 object,
                 message: status.message.clone(),
