@@ -200,3 +200,20 @@ fn name_rules() {
     assert!(!lints::is_iana_svc_name("8080"));
     assert!(!lints::is_iana_svc_name("a-very-long-port-name"));
 }
+
+#[test]
+fn lint_catches_yaml11_boolean_words() {
+    let mut ms = shipped();
+    let Object::StatefulSet(s) = find(&mut ms, "StatefulSet", "redis") else {
+        unreachable!()
+    };
+    let pod = s.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    pod.containers[0].args = Some(vec!["--appendonly".into(), "yes".into()]);
+    let f = findings(&ms);
+    assert!(
+        f.iter().any(|f| f.starts_with(
+            "StatefulSet/redis: spec.template.spec.containers.0.args.1: string \"yes\""
+        )),
+        "{f:?}"
+    );
+}

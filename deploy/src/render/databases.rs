@@ -198,12 +198,11 @@ fn redis(v: &Values) -> Vec<crate::object::Object> {
         // redis-cli reads the password from REDISCLI_AUTH, keeping it off the command line.
         secret_env("REDISCLI_AUTH", secrets::REDIS.name, "password"),
     ]);
+    // One shell line: a lone `yes` argument would be read as a boolean by YAML 1.1 parsers (kubectl).
     c.args = Some(vec![
-        "redis-server".into(),
-        "--appendonly".into(),
-        "yes".into(),
-        "--requirepass".into(),
-        "$(REDIS_PASSWORD)".into(),
+        "sh".into(),
+        "-c".into(),
+        "exec redis-server --appendonly yes --requirepass \"$REDIS_PASSWORD\"".into(),
     ]);
     let ping = "redis-cli -h 127.0.0.1 ping | grep -q PONG";
     c.readiness_probe = Some(shell_probe(ping, Timing::READY));

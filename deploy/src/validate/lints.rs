@@ -5,7 +5,9 @@
 //! - NodePorts lie in 30000-32767 and only on NodePort Services;
 //! - names are DNS-1123 (Services and Namespaces: labels), port names are IANA service names;
 //! - every image has an explicit tag that is not `latest`;
-//! - volume mounts name a volume, envFrom names a rendered ConfigMap.
+//! - volume mounts name a volume, envFrom names a rendered ConfigMap;
+//! - no string value is a YAML 1.1 boolean word (`yes`, `off`, …): our YAML 1.2 writer leaves those
+//!   unquoted, and kubectl's YAML 1.1 reader would turn them into booleans.
 
 use super::Finding;
 use crate::object::{Manifest, Object};
@@ -32,6 +34,9 @@ pub fn lint(manifests: &[Manifest]) -> Vec<Finding> {
     let mut out = Vec::new();
     for m in manifests {
         names(m, &mut out);
+        if let Ok(v) = serde_json::to_value(&m.object) {
+            yaml11_booleans(m, "", &v, &mut out);
+        }
         match &m.object {
             Object::Service(s) => service(m, s, &pods, &mut out),
             Object::PodDisruptionBudget(p) => {
@@ -339,5 +344,43 @@ fn names(m: &Manifest, out: &mut Vec<Finding>) {
             "metadata.name",
             format!("{name:?} is not {what}"),
         ));
+    }
+}
+
+/// Words YAML 1.1 reads as booleans.
+const YAML11_BOOLEANS: [&str; 18] = [
+    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+    "OFF", "true", "false",
+];
+
+fn yaml11_booleans(m: &Manifest, path: &str, v: &serde_json::Value, out: &mut Vec<Finding>) {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match v {
+        serde_json::Value::String(s) if YAML11_BOOLEANS.contains(&s.as_str()) => {
+            out.push(Finding::new(
+                m,
+                path,
+                format!(
+                    "string {s:?} would be read as a boolean by YAML 1.1 parsers such as kubectl's"
+                ),
+            ));
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                yaml11_booleans(m, &join(&i.to_string()), item, out);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, item) in map {
+                yaml11_booleans(m, &join(k), item, out);
+            }
+        }
+        _ => {}
     }
 }
