@@ -217,3 +217,22 @@ fn lint_catches_yaml11_boolean_words() {
         "{f:?}"
     );
 }
+
+#[test]
+fn lint_catches_pod_security_violations() {
+    let mut ms = shipped();
+    let Object::Deployment(d) = find(&mut ms, "Deployment", "fastapi") else {
+        unreachable!()
+    };
+    let pod = d.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    let sc = pod.containers[0].security_context.as_mut().unwrap();
+    sc.allow_privilege_escalation = None;
+    sc.capabilities.as_mut().unwrap().add = Some(vec!["NET_ADMIN".into()]);
+    pod.host_network = Some(true);
+    let f = findings(&ms);
+    let restricted: Vec<&String> = f
+        .iter()
+        .filter(|f| f.starts_with("Deployment/fastapi: ") && f.contains("Pod Security restricted"))
+        .collect();
+    assert_eq!(restricted.len(), 3, "{f:?}");
+}

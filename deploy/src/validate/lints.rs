@@ -6,6 +6,7 @@
 //! - names are DNS-1123 (Services and Namespaces: labels), port names are IANA service names;
 //! - every image has an explicit tag that is not `latest`;
 //! - volume mounts name a volume, envFrom names a rendered ConfigMap;
+//! - every pod template meets Pod Security `restricted` (see [`super::pod_security`]);
 //! - no string value is a YAML 1.1 boolean word (`yes`, `off`, …): our YAML 1.2 writer leaves those
 //!   unquoted, and kubectl's YAML 1.1 reader would turn them into booleans.
 
@@ -52,6 +53,7 @@ pub fn lint(manifests: &[Manifest]) -> Vec<Finding> {
     }
     for (m, path, template) in &pods {
         workload_selector(m, template, &mut out);
+        super::pod_security::check(m, path, template, &mut out);
         pod(m, path, template, &config_maps, &mut out);
     }
     out

@@ -2,6 +2,7 @@
 //! the schema cannot see (see [`lints`]).
 
 pub mod lints;
+pub mod pod_security;
 pub mod schema;
 
 use crate::object::Manifest;
