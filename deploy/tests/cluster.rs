@@ -353,3 +353,103 @@ fn generated_secrets_are_random_and_complete() {
     assert_eq!(da["password"].0.len(), 64);
     assert_ne!(da["password"], db["password"]);
 }
+
+#[tokio::test]
+async fn destroy_keeps_namespace_and_data_unless_purged() {
+    let v = trinity_deploy::values::parse("v", "backups: {enabled: true}\n").unwrap();
+    let ms = trinity_deploy::render::render(&v).unwrap();
+    let ok = || {
+        (
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+        )
+    };
+    let (client, task) = mock(move |_, _| ok());
+    let deleted = trinity_deploy::cluster::destroy::destroy(&client, &ms, false)
+        .await
+        .unwrap();
+    assert!(
+        !deleted
+            .iter()
+            .any(|d| d.starts_with("Namespace/") || d.starts_with("PersistentVolumeClaim/")),
+        "{deleted:?}"
+    );
+    // Reverse apply order: the proxy goes before the apps, the apps before the databases.
+    let at = |id: &str| deleted.iter().position(|d| d == id).unwrap();
+    assert!(at("Deployment/trinity-proxy") < at("Deployment/web"));
+    assert!(at("Deployment/web") < at("StatefulSet/postgres"));
+    finish(client, task).await;
+
+    let (client, task) = mock(move |_, _| ok());
+    let deleted = trinity_deploy::cluster::destroy::destroy(&client, &ms, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted.last().map(String::as_str),
+        Some("Namespace/trinity")
+    );
+    assert!(deleted.contains(&"PersistentVolumeClaim/backups".to_owned()));
+    finish(client, task).await;
+}
+
+#[tokio::test]
+async fn status_reports_one_row_per_component() {
+    let (client, task) = mock(|_, target| {
+        let path = target.split('?').next().unwrap();
+        if path.ends_with("/deployments/web") {
+            (200, deployment_status(1, 1))
+        } else if path.ends_with("/statefulsets/mongo") {
+            status(404, "NotFound", "statefulsets.apps \"mongo\" not found")
+        } else if path.contains("/deployments/") || path.contains("/statefulsets/") {
+            let name = path.rsplit('/').next().unwrap();
+            let kind = if path.contains("/statefulsets/") {
+                "StatefulSet"
+            } else {
+                "Deployment"
+            };
+            (
+                200,
+                json!({"apiVersion": "apps/v1", "kind": kind,
+                         "metadata": {"name": name, "namespace": "trinity", "generation": 1},
+                         "spec": {"replicas": 1, "selector": {}, "template": {}, "serviceName": name},
+                         "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                                    "availableReplicas": 1, "readyReplicas": 1}}),
+            )
+        } else if path.contains("/jobs/") {
+            (
+                200,
+                json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "m"},
+                         "status": {"conditions": [{"type": "Complete", "status": "True"}]}}),
+            )
+        } else if path.contains("/pods") {
+            list("Pod", vec![])
+        } else {
+            let name = path.rsplit('/').next().unwrap();
+            (200, object("v1", "Any", name, "1"))
+        }
+    });
+    let rows = trinity_deploy::cluster::status::status(&client, &shipped())
+        .await
+        .unwrap();
+    let state = |c: &str| {
+        rows.iter()
+            .find(|r| r.component == c)
+            .unwrap()
+            .state
+            .clone()
+    };
+    assert_eq!(state("postgres"), "ready");
+    assert_eq!(state("migrate"), "ready");
+    assert_eq!(
+        state("web"),
+        "Deployment/web: in progress: 1/2 replicas updated"
+    );
+    assert!(
+        state("mongo").contains("StatefulSet/mongo missing"),
+        "{rows:?}"
+    );
+    let table = trinity_deploy::cluster::status::table(&rows);
+    assert!(table.starts_with("COMPONENT"), "{table}");
+    assert_eq!(table.lines().count(), rows.len() + 1);
+    finish(client, task).await;
+}
