@@ -7,11 +7,13 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod path;
 pub mod proxy;
+pub mod reload;
 pub mod respond;
 pub mod retry;
 pub mod routing;

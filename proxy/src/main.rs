@@ -5,13 +5,9 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 use trinity_proxy::config::Config;
-use trinity_proxy::server::Server;
+use trinity_proxy::server::{Options, Server};
 use trinity_proxy::{demo, telemetry};
-
-/// How long SIGTERM waits for in-flight requests before exiting.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(25);
 
 #[derive(Parser)]
 #[command(
@@ -80,7 +76,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     telemetry::init();
     let rt = runtime(config.threads)?;
     rt.block_on(async move {
-        let server = Server::start(&config).await?;
+        let options = Options {
+            config_path: Some(path),
+        };
+        let server = Server::start_with(&config, options).await?;
         serve_until_signal(server).await
     })
 }
@@ -94,15 +93,19 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-/// SIGTERM: finish in-flight requests (bounded), exit 0. SIGINT: stop at once.
+/// SIGTERM: drain (readiness off, `drain_delay`, then finish in-flight requests within
+/// `shutdown.timeout`), exit 0. SIGINT: stop at once. (SIGHUP reloads: see `reload.rs`.)
 async fn serve_until_signal(server: Server) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     tokio::select! {
         _ = term.recv() => {
-            tracing::info!("SIGTERM: finishing in-flight requests");
-            server.shutdown(SHUTDOWN_TIMEOUT).await;
+            tracing::info!("SIGTERM: draining");
+            tokio::select! {
+                () = server.drain() => tracing::info!("drained: exiting"),
+                _ = int.recv() => tracing::info!("SIGINT during the drain: stopping"),
+            }
         }
         _ = int.recv() => {
             tracing::info!("SIGINT: stopping");

@@ -15,6 +15,9 @@
 //! | `trinity_proxy_ejections_total` | counter | upstream, reason |
 //! | `trinity_proxy_health_checks_total` | counter | upstream, result |
 //! | `trinity_proxy_panic_routing_total` | counter | upstream |
+//! | `trinity_proxy_config_reloads_total` | counter | result (success, failure) |
+//! | `trinity_proxy_config_last_reload_successful` | gauge 0/1 | — |
+//! | `trinity_proxy_discovery_errors_total` | counter | upstream |
 //!
 //! Series of an endpoint are removed when the endpoint leaves its pool.
 
@@ -35,6 +38,9 @@ pub const ENDPOINT_EJECTED: &str = "trinity_proxy_endpoint_ejected";
 pub const EJECTIONS_TOTAL: &str = "trinity_proxy_ejections_total";
 pub const HEALTH_CHECKS_TOTAL: &str = "trinity_proxy_health_checks_total";
 pub const PANIC_ROUTING_TOTAL: &str = "trinity_proxy_panic_routing_total";
+pub const CONFIG_RELOADS_TOTAL: &str = "trinity_proxy_config_reloads_total";
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "trinity_proxy_config_last_reload_successful";
+pub const DISCOVERY_ERRORS_TOTAL: &str = "trinity_proxy_discovery_errors_total";
 
 /// The `route` label of requests that matched no route.
 pub const NO_ROUTE: &str = "none";
@@ -73,6 +79,10 @@ pub struct Metrics {
     ejections: IntCounterVec,
     health_checks: IntCounterVec,
     panic_routing: IntCounterVec,
+    pub reloads_success: IntCounter,
+    pub reloads_failure: IntCounter,
+    pub last_reload_successful: IntGauge,
+    discovery_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -168,6 +178,25 @@ impl Metrics {
         registry.register(Box::new(ejections.clone()))?;
         registry.register(Box::new(health_checks.clone()))?;
         registry.register(Box::new(panic_routing.clone()))?;
+        let reloads = IntCounterVec::new(
+            Opts::new(CONFIG_RELOADS_TOTAL, "Config reload attempts, by result."),
+            &["result"],
+        )?;
+        let last_reload_successful = IntGauge::new(
+            CONFIG_LAST_RELOAD_SUCCESSFUL,
+            "1 if the last config reload succeeded (or none was tried), 0 if it failed.",
+        )?;
+        last_reload_successful.set(1);
+        let discovery_errors = IntCounterVec::new(
+            Opts::new(
+                DISCOVERY_ERRORS_TOTAL,
+                "Failed discovery lookups (DNS, Kubernetes), by upstream.",
+            ),
+            &["upstream"],
+        )?;
+        registry.register(Box::new(reloads.clone()))?;
+        registry.register(Box::new(last_reload_successful.clone()))?;
+        registry.register(Box::new(discovery_errors.clone()))?;
         let no_route = RouteMetrics::resolve(&requests, &request_duration, &retries, NO_ROUTE);
         Ok(Self {
             registry,
@@ -182,6 +211,10 @@ impl Metrics {
             ejections,
             health_checks,
             panic_routing,
+            reloads_success: reloads.with_label_values(&["success"]),
+            reloads_failure: reloads.with_label_values(&["failure"]),
+            last_reload_successful,
+            discovery_errors,
         })
     }
 
@@ -198,6 +231,7 @@ impl Metrics {
             checks_failure: self.health_checks.with_label_values(&[upstream, "failure"]),
             checks_skipped: self.health_checks.with_label_values(&[upstream, "skipped"]),
             panic_routing: self.panic_routing.with_label_values(&[upstream]),
+            discovery_errors: self.discovery_errors.with_label_values(&[upstream]),
         }
     }
 
@@ -324,6 +358,7 @@ pub struct PoolMetrics {
     pub checks_failure: IntCounter,
     pub checks_skipped: IntCounter,
     pub panic_routing: IntCounter,
+    pub discovery_errors: IntCounter,
 }
 
 /// Registers endpoint series; cheap to clone (the families are shared).

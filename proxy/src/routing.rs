@@ -8,7 +8,7 @@
 //!   `/apiary`. Lookups walk the path's segment boundaries from longest to shortest, one hash
 //!   lookup each — cost grows with path depth, not with the number of routes.
 
-use crate::config::{ClientIpConfig, Config, PathMatch, Timeouts};
+use crate::config::{ClientIpConfig, Config, PathMatch, ShutdownConfig, Timeouts};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::upstream::Pool;
 use std::collections::HashMap;
@@ -75,16 +75,30 @@ pub struct RouteTable {
     pub routes: Vec<Route>,
     pub pools: Vec<Arc<Pool>>,
     pub client_ip: ClientIpConfig,
+    pub shutdown: ShutdownConfig,
     any_host: PathTable,
     by_host: HashMap<Box<str>, PathTable>,
 }
 
 impl RouteTable {
     pub fn build(config: &Config, metrics: &Metrics) -> Self {
+        Self::rebuild(config, metrics, None)
+    }
+
+    /// Builds the table for `config`, reusing the pools of `previous` whose upstream config is
+    /// unchanged (health state, connections and discovery carry on), and the endpoints of the
+    /// others where they stay.
+    pub fn rebuild(config: &Config, metrics: &Metrics, previous: Option<&RouteTable>) -> Self {
         let pools: Vec<Arc<Pool>> = config
             .upstreams
             .iter()
-            .map(|u| Arc::new(Pool::new(u, metrics, None)))
+            .map(|u| {
+                let prev = previous.and_then(|t| t.pools.iter().find(|p| *p.name == *u.name));
+                match prev {
+                    Some(p) if p.config == *u && !p.is_retired() => p.clone(),
+                    _ => Arc::new(Pool::new(u, metrics, prev.map(|p| &**p))),
+                }
+            })
             .collect();
         let mut any_host = PathTable::default();
         let mut by_host: HashMap<Box<str>, PathTable> = HashMap::new();
@@ -115,6 +129,7 @@ impl RouteTable {
         Self {
             routes,
             pools,
+            shutdown: config.shutdown,
             client_ip: config.client_ip.clone(),
             any_host,
             by_host,

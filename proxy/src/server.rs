@@ -9,12 +9,14 @@
 use crate::admin;
 use crate::config::Config;
 use crate::proxy::TrinityProxy;
+use crate::reload::{self, Reloader};
 use crate::state::State;
 use pingora::apps::ServerApp;
 use pingora::protocols::l4::listener::Listener;
 use pingora::proxy::{HttpProxy, http_proxy};
 use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -69,9 +71,23 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// How long startup waits for the first discovery answers before serving anyway.
+pub const DISCOVERY_WAIT: Duration = Duration::from_secs(5);
+
+/// Optional parts of a server.
+#[derive(Default)]
+pub struct Options {
+    /// The file the config came from: reloaded on SIGHUP and on change.
+    pub config_path: Option<PathBuf>,
+}
+
 impl Server {
     /// Binds every listener and starts serving.
     pub async fn start(config: &Config) -> Result<Self, ServerError> {
+        Self::start_with(config, Options::default()).await
+    }
+
+    pub async fn start_with(config: &Config, options: Options) -> Result<Self, ServerError> {
         let state = State::new(config)?;
         let conf = ServerConf {
             threads: config.threads,
@@ -126,7 +142,11 @@ impl Server {
             shutdown_rx,
         )));
 
-        state.start_health_checks();
+        state.activate(DISCOVERY_WAIT).await;
+        if let Some(path) = options.config_path {
+            let reloader = Arc::new(Reloader::new(&path, state.clone(), config.clone()));
+            tasks.push(tokio::spawn(reload::watch(reloader)));
+        }
         state.set_ready(true);
         tracing::info!(listeners = ?listen_addrs, admin = %admin_addr, threads = config.threads, "trinity-proxy serving");
         Ok(Self {
@@ -138,6 +158,21 @@ impl Server {
             connections,
             tasks,
         })
+    }
+
+    /// The Kubernetes-friendly stop (SIGTERM): `/readyz` fails at once while the listeners keep
+    /// serving for `shutdown.drain_delay` (so endpoints controllers take the pod out of the
+    /// Service), then [`Server::shutdown`] within `shutdown.timeout`.
+    pub async fn drain(self) {
+        let cfg = self.state.table.load().shutdown;
+        self.state.set_ready(false);
+        tracing::info!(drain_delay = ?cfg.drain_delay, timeout = ?cfg.timeout, "draining: readiness off, still serving");
+        tokio::time::sleep(cfg.drain_delay).await;
+        tracing::info!(
+            open = self.connections.open.load(Ordering::Acquire),
+            "drain delay over: stop accepting, finishing in-flight requests"
+        );
+        self.shutdown(cfg.timeout).await;
     }
 
     /// Stops accepting, lets in-flight requests finish (idle keep-alive connections are closed),

@@ -1,21 +1,26 @@
-//! Process state shared by the data path and the admin listener.
+//! Process state shared by the data path, the admin listener, reloads and discovery.
 
 use crate::config::Config;
+use crate::discovery::{self, DiscoveryContext};
 use crate::health::checker;
 use crate::metrics::Metrics;
 use crate::routing::RouteTable;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::Semaphore;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
 
 pub struct State {
-    /// The routing snapshot; a request loads it once and keeps it (see `proxy.rs`).
+    /// The routing snapshot; a request loads it once and keeps it (see `proxy/`).
     pub table: ArcSwap<RouteTable>,
     pub metrics: Metrics,
     /// Bounds concurrent health probes across every pool.
     pub probe_permits: Arc<Semaphore>,
+    pub discovery: DiscoveryContext,
     ready: AtomicBool,
+    /// Bumped after every reload attempt (applied or rejected).
+    reloads: watch::Sender<u64>,
 }
 
 impl State {
@@ -26,15 +31,49 @@ impl State {
             table: ArcSwap::from_pointee(table),
             metrics,
             probe_permits: checker::probe_permits(),
+            discovery: DiscoveryContext::new(config),
             ready: AtomicBool::new(false),
+            reloads: watch::Sender::new(0),
         }))
     }
 
-    /// Starts the probe loops of every pool of the current table (on the current runtime).
-    pub fn start_health_checks(&self) {
-        for pool in &self.table.load().pools {
+    /// Starts health checks and discovery for every pool of the current table, then waits (at
+    /// most `wait`) for the first discovery round so the proxy is not ready with empty pools.
+    pub async fn activate(&self, wait: Duration) {
+        let table = self.table.load_full();
+        let mut first_rounds = Vec::new();
+        for pool in &table.pools {
             pool.start_health_checks(&self.probe_permits);
+            first_rounds.extend(discovery::start(pool, &self.discovery));
         }
+        discovery::await_first_rounds(first_rounds, wait).await;
+    }
+
+    /// Publishes a new table built with `RouteTable::rebuild`: pools it no longer uses are
+    /// retired, new pools start their probes and discovery.
+    pub fn publish(&self, table: RouteTable) {
+        let new = Arc::new(table);
+        let old = self.table.swap(new.clone());
+        for pool in &old.pools {
+            if !new.pools.iter().any(|p| Arc::ptr_eq(p, pool)) {
+                pool.retire();
+            }
+        }
+        for pool in &new.pools {
+            if !old.pools.iter().any(|p| Arc::ptr_eq(p, pool)) {
+                pool.start_health_checks(&self.probe_permits);
+                let _first_round = discovery::start(pool, &self.discovery);
+            }
+        }
+    }
+
+    /// Sees every reload attempt (applied or rejected).
+    pub fn reload_events(&self) -> watch::Receiver<u64> {
+        self.reloads.subscribe()
+    }
+
+    pub(crate) fn reload_attempted(&self) {
+        self.reloads.send_modify(|n| *n += 1);
     }
 
     /// `/readyz`: true once the listeners are up, false again while draining.

@@ -399,3 +399,46 @@ impl Load {
         (ok, errors)
     }
 }
+
+/// A proxy started from a config file that it watches and reloads.
+pub struct FileProxy {
+    pub proxy: TestProxy,
+    pub dir: tempfile::TempDir,
+    pub path: std::path::PathBuf,
+}
+
+impl FileProxy {
+    pub async fn start(yaml: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trinity.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let proxy = TestProxy::start_with_path(yaml, Some(path.clone())).await;
+        Self { proxy, dir, path }
+    }
+
+    /// Replaces the file atomically (write + rename) and waits for the reload attempt it causes.
+    pub async fn rewrite(&self, yaml: &str) {
+        let mut events = self.proxy.server.state.reload_events();
+        events.borrow_and_update();
+        let tmp = self.dir.path().join(".trinity.yaml.tmp");
+        std::fs::write(&tmp, yaml).unwrap();
+        std::fs::rename(&tmp, &self.path).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), events.changed())
+            .await
+            .expect("no reload attempt within 10 s")
+            .unwrap();
+    }
+}
+
+impl TestProxy {
+    pub async fn start_with_path(yaml: &str, config_path: Option<std::path::PathBuf>) -> Self {
+        let mut config =
+            Config::parse(yaml, "test.yaml").unwrap_or_else(|e| panic!("test config: {e}"));
+        config.listeners = vec!["127.0.0.1:0".parse().unwrap()];
+        config.admin = "127.0.0.1:0".parse().unwrap();
+        config.threads = 2;
+        let options = trinity_proxy::server::Options { config_path };
+        let server = Server::start_with(&config, options).await.unwrap();
+        Self { server }
+    }
+}
