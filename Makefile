@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIGS := $(wildcard config/trinity.yaml config/demo.yaml config/compose.yaml)
 
-.PHONY: demo test deps test-deps build check-configs lint fmt
+.PHONY: demo test deps test-deps build check-configs lint fmt k8s check-deploy
 
 deps:
 	@scripts/ensure-deps.sh build
@@ -20,6 +20,7 @@ demo: build
 test: test-deps
 	$(CARGO) nextest run --workspace --no-fail-fast
 	$(MAKE) --no-print-directory check-configs
+	$(MAKE) --no-print-directory check-deploy
 
 check-configs:
 	@for f in $(CONFIGS); do \
@@ -32,3 +33,31 @@ lint: deps
 
 fmt:
 	$(CARGO) fmt --all
+
+## Regenerate k8s/ from config/stack.yaml.
+k8s:
+	$(CARGO) run -q -p trinity-deploy -- render --values config/stack.yaml --out k8s
+
+## k8s/ equals `trinity-deploy render`; the stack validates; the Dockerfiles pass hadolint.
+check-deploy:
+	@tmp=$$(mktemp -d) && $(CARGO) run -q -p trinity-deploy -- render --values config/stack.yaml --out "$$tmp" \
+		&& diff -r k8s "$$tmp" && rm -rf "$$tmp" && echo "k8s/: up to date" \
+		|| { echo "k8s/ differs from trinity-deploy render: run 'make k8s'"; exit 1; }
+	$(CARGO) run -q -p trinity-deploy -- validate --values config/stack.yaml
+	hadolint docker/*.Dockerfile
+
+## Benchmarks: figures, never pass/fail. Criterion micro-benchmarks of the hot path, then the load
+## harness (trinity-proxy vs nginx vs HAProxy; installs nginx, haproxy, wrk) -> benches/RESULTS.md.
+## Options for benches/load/run.py go in BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5 --perf".
+BENCH_TARGET_DIR = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+BENCH_ARGS ?=
+.PHONY: bench bench-check
+bench: deps
+	$(CARGO) bench -p trinity-benches -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) build --release -p trinity-proxy
+	python3 benches/load/run.py --trinity $(BENCH_TARGET_DIR)/release/trinity-proxy \
+		--criterion-dir $(BENCH_TARGET_DIR)/criterion $(BENCH_ARGS)
+
+## Compiles the benchmarks without running them (for CI).
+bench-check: deps
+	$(CARGO) build --benches -p trinity-benches

