@@ -12,16 +12,26 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// What providers share: the DNS resolver settings.
+pub mod dns;
+
+/// What providers share: one DNS resolver, built on first use.
 pub struct DiscoveryContext {
     pub resolvers: Vec<std::net::SocketAddr>,
+    resolver: std::sync::OnceLock<Result<hickory_resolver::TokioResolver, String>>,
 }
 
 impl DiscoveryContext {
     pub fn new(config: &Config) -> Self {
         Self {
             resolvers: config.resolvers.clone(),
+            resolver: std::sync::OnceLock::new(),
         }
+    }
+
+    fn resolver(&self) -> Result<hickory_resolver::TokioResolver, String> {
+        self.resolver
+            .get_or_init(|| dns::resolver(&self.resolvers))
+            .clone()
     }
 }
 
@@ -29,17 +39,27 @@ impl DiscoveryContext {
 pub type FirstRound = watch::Receiver<bool>;
 
 /// Starts the provider of `pool`, if it has one.
-pub fn start(pool: &Arc<Pool>, _cx: &DiscoveryContext) -> Option<FirstRound> {
-    match &pool.config.discovery {
-        Discovery::Static => None,
-        Discovery::Dns(_) | Discovery::Kubernetes(_) => {
+pub fn start(pool: &Arc<Pool>, cx: &DiscoveryContext) -> Option<FirstRound> {
+    let (tx, rx) = watch::channel(false);
+    let task = match &pool.config.discovery {
+        Discovery::Static => return None,
+        Discovery::Dns(cfg) => match cx.resolver() {
+            Ok(resolver) => tokio::spawn(dns::run(Arc::downgrade(pool), cfg.clone(), resolver, tx)),
+            Err(e) => {
+                tracing::error!(upstream = &*pool.name, error = %e, "DNS discovery cannot start");
+                return None;
+            }
+        },
+        Discovery::Kubernetes(_) => {
             tracing::error!(
                 upstream = &*pool.name,
                 "this discovery provider is not built yet"
             );
-            None
+            return None;
         }
-    }
+    };
+    pool.attach_task(task.abort_handle());
+    Some(rx)
 }
 
 /// Waits until every provider finished its first round, at most `wait`.

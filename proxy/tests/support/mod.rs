@@ -5,6 +5,8 @@
 )]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test harness")]
 
+pub mod dns;
+
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
