@@ -10,6 +10,7 @@ them, so nginx's master and worker are not double-counted).
 import http.client
 import os
 import re
+import resource
 import socket
 import subprocess
 import threading
@@ -20,19 +21,47 @@ from servers import HOST, SMALL_PATH
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return stat[stat.rfind(")") + 2 :].split()
+
+
 def cpu_ticks(pids):
     """(user, system) clock ticks of the given processes, all threads included."""
     user = system = 0
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
+            fields = _stat_fields(pid)
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2 :].split()
         user += int(fields[11])
         system += int(fields[12])
     return user, system
+
+
+def minor_faults(pids):
+    total = 0
+    for pid in pids:
+        try:
+            total += int(_stat_fields(pid)[7])
+        except OSError:
+            continue
+    return total
+
+
+def machine_busy_ticks():
+    """user + nice + system ticks of all CPUs (irq/softirq left out: they run in any context)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return int(fields[1]) + int(fields[2]) + int(fields[3])
+
+
+def children_ticks():
+    """CPU ticks of this process's waited-for children (wrk) plus this process itself."""
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return (c.ru_utime + c.ru_stime + me.ru_utime + me.ru_stime) * TICKS
 
 
 def memory_kib(pids):
@@ -102,16 +131,28 @@ def wrk(port, path, seconds, connections):
     return parse_wrk(run.stdout), run.stdout
 
 
-def load_run(proc, port, path, seconds, connections):
-    """One measured wrk run against proc: throughput, latency, CPU per request, memory after."""
+def load_run(proc, port, path, seconds, connections, helpers=()):
+    """One measured wrk run against proc: throughput, latency, CPU and page faults per request,
+    memory after, and how busy the rest of the machine was (`other_cpu_pct`: CPU of everything but
+    proc, `helpers` (the backend), wrk and this script, in % of all cores).
+    """
     pids = proc.pids()
+    helper_pids = [p for h in helpers for p in h.pids()]
     u0, s0 = cpu_ticks(pids)
+    f0 = minor_faults(pids)
+    busy0, mine0, help0 = machine_busy_ticks(), children_ticks(), sum(cpu_ticks(helper_pids))
+    t0 = time.monotonic()
     result, raw = wrk(port, path, seconds, connections)
+    elapsed = time.monotonic() - t0
     u1, s1 = cpu_ticks(pids)
+    busy1, mine1, help1 = machine_busy_ticks(), children_ticks(), sum(cpu_ticks(helper_pids))
     n = max(result["requests"], 1)
     result["cpu_user_us"] = (u1 - u0) / TICKS * 1e6 / n
     result["cpu_sys_us"] = (s1 - s0) / TICKS * 1e6 / n
     result["cpu_us"] = result["cpu_user_us"] + result["cpu_sys_us"]
+    result["faults_per_req"] = (minor_faults(pids) - f0) / n
+    other = (busy1 - busy0) - (u1 - u0) - (s1 - s0) - (mine1 - mine0) - (help1 - help0)
+    result["other_cpu_pct"] = max(0.0, 100.0 * other / (elapsed * TICKS * (os.cpu_count() or 1)))
     result["rss_kib"], result["pss_kib"] = memory_kib(pids)
     result["raw"] = raw
     return result
@@ -197,12 +238,12 @@ def _probe(port, until, events):
             r = conn.getresponse()
             r.read()
             ok = r.status == 200
-            events.append((t, ok, str(r.status)))
+            events.append((t, time.monotonic(), ok, str(r.status)))
             if r.will_close:
                 conn.close()
                 conn = None
         except (OSError, http.client.HTTPException) as e:
-            events.append((t, False, type(e).__name__))
+            events.append((t, time.monotonic(), False, type(e).__name__))
             if conn is not None:
                 conn.close()
             conn = None
@@ -214,7 +255,7 @@ def replica_killed(proc, port, victim, seconds, connections, kill_after_s, probe
     """wrk load plus `probes` timestamped probe clients; SIGKILLs `victim` after kill_after_s.
 
     Returns wrk's errors over the whole run, the probes' failures, and the time from the kill to
-    the last failed probe (0 when none failed).
+    the end of the last failed probe request (0 when none failed).
     """
     end = time.monotonic() + seconds
     events = []
@@ -234,14 +275,15 @@ def replica_killed(proc, port, victim, seconds, connections, kill_after_s, probe
     for t in threads:
         t.join(timeout=10)
     result = parse_wrk(out)
-    failures = [e for e in events if not e[1]]
-    after_kill = [e for e in failures if e[0] >= killed_at - 0.05]
+    failures = [e for e in events if not e[2]]
+    after_kill = [e for e in failures if e[1] >= killed_at]
     result.update(
         {
             "probe_requests": len(events),
             "probe_failures": len(failures),
-            "probe_failure_kinds": sorted({e[2] for e in failures}),
-            "recovery_s": (max(e[0] for e in after_kill) - killed_at) if after_kill else 0.0,
+            "probe_failure_kinds": sorted({e[3] for e in failures}),
+            # A request in flight at the kill that fails ends after it: count to its end.
+            "recovery_s": (max(e[1] for e in after_kill) - killed_at) if after_kill else 0.0,
             "alive": proc.alive(),
         }
     )

@@ -137,7 +137,7 @@ def write(path, res):
                 "| proxy | req/s | p50 ms | p99 ms | CPU µs/req (user + sys) | RSS MiB | PSS MiB | "
                 "CPU × nginx | req/s × nginx | p99 × nginx |",
                 "|---|---|---|---|---|---|---|---|---|---|"]
-        for proxy in ("trinity-proxy", "nginx", "haproxy"):
+        for proxy in dict.fromkeys(r["proxy"] for r in runs):
             rs = [r for r in runs if r["proxy"] == proxy and r["body"] == body]
             if not rs:
                 continue
@@ -149,12 +149,18 @@ def write(path, res):
                 f"| {_f(_ratio(runs, proxy, body, 'cpu_us'), '{:.2f}')} | {_f(_ratio(runs, proxy, body, 'rps'), '{:.2f}')} "
                 f"| {_f(_ratio(runs, proxy, body, 'p99_ms'), '{:.2f}')} |")
         out += ["", "Medians over rounds; RSS/PSS the largest after any round.", ""]
-    out += ["### Every run", "", "| body | round | proxy | req/s | p50 ms | p99 ms | CPU µs/req | user | sys | "
-            "errors | RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, env in res.get("variants", {}).items():
+        out += [f"`{name}` is trinity-proxy with " + ", ".join(f"`{k}={v}`" for k, v in env.items()) + ".", ""]
+    out += ["### Every run", "",
+            "Page faults = minor faults of the proxy per request. Other CPU = what the rest of the machine used during "
+            "the run (all CPU but the proxy, the backend, wrk and the harness), in % of both cores: interference.", "",
+            "| body | round | proxy | req/s | p50 ms | p99 ms | CPU µs/req | user | sys | page faults/req | errors | "
+            "RSS MiB | other CPU % |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         out.append(f"| {r['body']} | {r['round']} | {r['proxy']} | {r['rps']:,.0f} | {_f(r['p50_ms'], '{:.2f}')} | "
                    f"{_f(r['p99_ms'], '{:.2f}')} | {r['cpu_us']:.1f} | {r['cpu_user_us']:.1f} | {r['cpu_sys_us']:.1f} | "
-                   f"{r['non2xx'] + r['socket_errors']} | {r['rss_kib'] / 1024:.1f} |")
+                   f"{r.get('faults_per_req', 0):.2f} | {r['non2xx'] + r['socket_errors']} | {r['rss_kib'] / 1024:.1f} | "
+                   f"{r.get('other_cpu_pct', 0):.1f} |")
     out += ["", "Idle RSS right after start (one request served): " + ", ".join(
         f"{k} {v[0] / 1024:.1f} MiB (PSS {v[1] / 1024:.1f})" for k, v in res["idle_rss"].items()) + ".", ""]
 
@@ -175,7 +181,7 @@ def write(path, res):
         out += ["## A replica killed under load", "",
                 "Two backend replicas behind each proxy (round-robin; no active health checks in any of the three); "
                 f"wrk -c{s['connections']} for 12 s plus 4 timestamped probe clients; one replica is SIGKILLed at 4 s. "
-                "Recovery = time from the kill to the last failed probe request (0 = no probe failed). nginx: "
+                "Recovery = time from the kill to the end of the last failed probe request (0 = no probe failed). nginx: "
                 "defaults (`max_fails=1 fail_timeout=10s`, `proxy_next_upstream error timeout`); HAProxy: "
                 "`retries 2`, `option redispatch 1`; trinity-proxy: retry on connect failure (2 retries).", "",
                 "| proxy | wrk requests | wrk non-2xx | wrk socket errors | probe failures / requests | kinds | recovery s |",

@@ -22,6 +22,7 @@ Example:  benches/load/run.py --trinity target/release/trinity-proxy --rounds 3 
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -68,6 +69,13 @@ def raise_nofile(want):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def wait_quiet(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and float(loadavg().split()[0]) >= 1.0:
+        print(f"waiting for a quiet machine (load {loadavg()})", flush=True)
+        time.sleep(min(10, max(0.0, end - time.monotonic())))
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -102,6 +110,11 @@ def main():
     ap.add_argument("--criterion-dir", help="Criterion output directory to summarise (TARGET/criterion)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "RESULTS.md"))
     ap.add_argument("--trinity-rev", help="what the binary was built from (default: this repository's HEAD)")
+    ap.add_argument("--wait-quiet", type=int, default=0, metavar="SECONDS",
+                    help="first wait up to SECONDS for the 1-minute load average to fall below 1")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VAL[,KEY=VAL]",
+                    help="one more trinity-proxy in the load rounds, with extra environment variables — to "
+                         "measure a lever, e.g. 'trim:GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864'")
     ap.add_argument("--keep-workdir", action="store_true")
     args = ap.parse_args()
     args.rounds = max(1, min(args.rounds, 20))
@@ -111,6 +124,7 @@ def main():
         sys.exit(f"not an executable: {args.trinity}")
 
     ensure_packages()
+    wait_quiet(args.wait_quiet)
     idle_counts = [int(x) for x in args.idle.split(",") if x.strip()]
     nofile = raise_nofile(2 * max(idle_counts + [1000]) + 1000)
     workdir = tempfile.mkdtemp(prefix="trinity-bench-")
@@ -129,21 +143,32 @@ def main():
         backend = servers.start_backend(workdir, PORTS["backend"], nofile)
         procs.append(backend)
         proxies = {}
+        ports = dict(PORTS)
         for name in PROXIES:
             proxies[name] = start_proxy(name, args, workdir, PORTS[name], [PORTS["backend"]], nofile)
             procs.append(proxies[name])
             results["idle_rss"][name] = measure.memory_kib(proxies[name].pids())
+        for i, spec in enumerate(args.variant):
+            label, _, envs = spec.partition(":")
+            name = f"trinity-proxy {label}"
+            env = dict(kv.split("=", 1) for kv in envs.split(",") if "=" in kv)
+            ports[name] = 18100 + 2 * i
+            proxies[name] = servers.start_trinity(args.trinity, workdir, f"variant-{i}", ports[name],
+                                                  ports[name] + 1, [PORTS["backend"]], env=env)
+            procs.append(proxies[name])
+            results.setdefault("variants", {})[name] = env
 
         for body, path in BODIES:
             for rnd in range(1, args.rounds + 1):
-                for name in PROXIES:
-                    port = PORTS[name]
+                for name in proxies:
+                    port = ports[name]
                     if args.warmup:
                         measure.wrk(port, path, args.warmup, args.connections)
-                    r = measure.load_run(proxies[name], port, path, args.seconds, args.connections)
+                    r = measure.load_run(proxies[name], port, path, args.seconds, args.connections, helpers=[backend])
                     r.update({"body": body, "round": rnd, "proxy": name})
                     print(f"{body} round {rnd} {name}: {r['rps']:.0f} req/s, p99 {r['p99_ms']} ms, "
-                          f"{r['cpu_us']:.1f} CPU-us/req, RSS {r['rss_kib'] / 1024:.1f} MiB", flush=True)
+                          f"{r['cpu_us']:.1f} CPU-us/req, RSS {r['rss_kib'] / 1024:.1f} MiB, "
+                          f"other CPU {r['other_cpu_pct']:.0f} %", flush=True)
                     results["runs"].append(r)
 
         if args.perf:
@@ -238,10 +263,11 @@ def perf_profile(proc, args, workdir):
     rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
                           "--percent-limit", "0.7", "--sort", "dso,symbol"],
                          capture_output=True, text=True, timeout=300)
-    lines = [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+    lines = [re.sub(r"(\s+-)+\s*$", "", ln).rstrip() for ln in rep.stdout.splitlines()
+             if ln.strip() and not ln.startswith("#")]
     dso = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
                           "--sort", "dso"], capture_output=True, text=True, timeout=300)
-    dso_lines = [ln for ln in dso.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+    dso_lines = [ln.rstrip() for ln in dso.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
     return {"symbols": lines[:40], "dsos": dso_lines[:12]}
 
 

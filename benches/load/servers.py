@@ -219,12 +219,12 @@ def trinity_yaml(port, admin_port, backends):
     return "\n".join(lines) + "\n"
 
 
-def start_trinity(binary, workdir, name, port, admin_port, backends):
+def start_trinity(binary, workdir, name, port, admin_port, backends, env=None):
     path = os.path.join(workdir, f"{name}.yaml")
     with open(path, "w") as f:
         f.write(trinity_yaml(port, admin_port, backends))
     # RUST_LOG=warn: the access log (target `access`, level info) is off, as for nginx and HAProxy.
-    proc = start(name, [binary, "--config", path], workdir, env={"RUST_LOG": "warn"})
+    proc = start(name, [binary, "--config", path], workdir, env={"RUST_LOG": "warn", **(env or {})})
     wait_http(proc, port, SMALL_PATH)
     return proc
 
