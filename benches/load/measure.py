@@ -251,7 +251,31 @@ def _probe(port, until, events):
         conn.close()
 
 
-def replica_killed(proc, port, victim, seconds, connections, kill_after_s, probes=4):
+def _watch_endpoint(admin_port, victim_addr, until, since, seen):
+    """Polls trinity-proxy's /metrics every 50 ms; records when any upstream first reports the
+    victim unhealthy (active checks) or ejected (outlier detection), in seconds after `since`."""
+    label = f'endpoint="{victim_addr}"'
+    while time.monotonic() < until and len(seen) < 2:
+        try:
+            conn = http.client.HTTPConnection(HOST, admin_port, timeout=1)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode(errors="replace")
+            conn.close()
+        except (OSError, http.client.HTTPException):
+            text = ""
+        now = time.monotonic() - since
+        for line in text.splitlines():
+            if label not in line:
+                continue
+            if line.startswith("trinity_proxy_endpoint_healthy{") and line.endswith(" 0"):
+                seen.setdefault("unhealthy_s", now)
+            if line.startswith("trinity_proxy_endpoint_ejected{") and line.endswith(" 1"):
+                seen.setdefault("ejected_s", now)
+        time.sleep(0.05)
+
+
+def replica_killed(proc, port, victim, seconds, connections, kill_after_s, probes=4,
+                   admin_port=None, victim_addr=None):
     """wrk load plus `probes` timestamped probe clients; SIGKILLs `victim` after kill_after_s.
 
     Returns wrk's errors over the whole run, the probes' failures, and the time from the kill to
@@ -271,10 +295,18 @@ def replica_killed(proc, port, victim, seconds, connections, kill_after_s, probe
     time.sleep(kill_after_s)
     killed_at = time.monotonic()
     victim.stop(sig=9)
+    seen = {}
+    watcher = None
+    if admin_port:
+        watcher = threading.Thread(target=_watch_endpoint, args=(admin_port, victim_addr, end, killed_at, seen))
+        watcher.start()
     out, _ = load.communicate(timeout=seconds + 30)
     for t in threads:
         t.join(timeout=10)
+    if watcher:
+        watcher.join(timeout=10)
     result = parse_wrk(out)
+    result.update(seen)
     failures = [e for e in events if not e[2]]
     after_kill = [e for e in failures if e[1] >= killed_at]
     result.update(

@@ -10,16 +10,12 @@ import subprocess
 MARKER = "<!-- Hand-written notes below this line are kept when run.py rewrites this file. -->"
 
 PENDING = [
-    ("trinity-proxy with health checks and outlier detection on (the issue's realistic config)",
-     "`health_check`/`outlier_detection` are not built yet (upstream-health issue); today's config has "
-     "the 5 routes and metrics on"),
-    ("time to ejection when a replica dies", "needs active health checks / outlier detection; the "
-     "replica-killed figure below measures retry-on-connect-failure only"),
-    ("errors across 50 reloads under load", "hot reload is not built yet (discovery/reload issue)"),
+    ("errors across 50 reloads under load",
+     "hot reload exists since f95862a (its integration test reloads 50 times under load); the harness scenario is next"),
     ("SSE event latency through the proxy", "needs a timed SSE backend in the harness; next step"),
-    ("selection with least_request / hash, with some endpoints ejected (Criterion)",
-     "only round_robin exists; `benches/benches/select.rs` takes one row per algorithm"),
 ]
+WITHOUT_HEALTH = ("trinity-proxy with active health checks on",
+                  "run with `--health` (needs a binary that knows `health_check`: commit f95862a or later)")
 
 
 def _cmd(argv):
@@ -124,7 +120,10 @@ def write(path, res):
         "the 5 Trinity routes, keep-alive to the backend (idle pool 128), X-Forwarded-For/-Proto/-Host, X-Real-IP, "
         "X-Request-Id (request and response), prefix strip on /minio-console, responses streamed "
         "(nginx `proxy_buffering off`), **access log off for all three** (trinity `RUST_LOG=warn`, nginx "
-        "`access_log off`, HAProxy no `log`). trinity-proxy's metrics are on.",
+        "`access_log off`, HAProxy no `log`). trinity-proxy's metrics are on"
+        + ("; active health checks on (trinity-proxy: HTTP GET of the small body every 2 s per upstream, outlier "
+           "detection at its defaults; HAProxy: `check inter 2s`; nginx: passive only)." if s.get("health") else
+           "; no active health checks."),
         "- CPU per request = Δ(utime+stime) of /proc/PID/stat over the measured run (all threads; nginx master + "
         "worker) ÷ requests wrk completed. Tick = 10 ms, so ±0.1 % per 10 s run.",
         "- RSS = VmRSS summed over the proxy's processes after the run; PSS from smaps_rollup splits shared pages.",
@@ -179,17 +178,24 @@ def write(path, res):
 
     if res["failover"]:
         out += ["## A replica killed under load", "",
-                "Two backend replicas behind each proxy (round-robin; no active health checks in any of the three); "
+                "Two backend replicas behind each proxy (round-robin; "
+                + ("active health checks in trinity-proxy (HTTP probe every 2 s) and HAProxy (`check inter 2s fall 3`), "
+                   "none in nginx (not in its open-source build); " if s.get("health") else
+                   "no active health checks in any of the three; ")
+                + "trinity-proxy's outlier detection, where the binary has it, at its defaults); "
                 f"wrk -c{s['connections']} for 12 s plus 4 timestamped probe clients; one replica is SIGKILLed at 4 s. "
                 "Recovery = time from the kill to the end of the last failed probe request (0 = no probe failed). nginx: "
                 "defaults (`max_fails=1 fail_timeout=10s`, `proxy_next_upstream error timeout`); HAProxy: "
-                "`retries 2`, `option redispatch 1`; trinity-proxy: retry on connect failure (2 retries).", "",
-                "| proxy | wrk requests | wrk non-2xx | wrk socket errors | probe failures / requests | kinds | recovery s |",
-                "|---|---|---|---|---|---|---|"]
+                "`retries 2`, `option redispatch 1`; trinity-proxy: retry on connect failure (2 retries). Ejected/unhealthy "
+                "= when trinity-proxy's /metrics first showed the killed replica ejected (outlier detection) or unhealthy "
+                "(active checks, with `--health`), polled every 50 ms; – = not within the 8 s after the kill.", "",
+                "| proxy | wrk requests | wrk non-2xx | wrk socket errors | probe failures / requests | kinds | recovery s "
+                "| trinity: ejected after s | trinity: unhealthy after s |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for r in res["failover"]:
             out.append(f"| {r['proxy']} | {r['requests']:,} | {r['non2xx']} | {r['socket_errors']} | "
                        f"{r['probe_failures']} / {r['probe_requests']:,} | {', '.join(r['probe_failure_kinds']) or '–'} "
-                       f"| {r['recovery_s']:.3f} |")
+                       f"| {r['recovery_s']:.3f} | {_f(r.get('ejected_s'), '{:.2f}')} | {_f(r.get('unhealthy_s'), '{:.2f}')} |")
         out.append("")
 
     if res.get("upload"):
@@ -222,8 +228,9 @@ def write(path, res):
             out += ["Self time by shared object:", "", "```", *p["dsos"], "```", "",
                     "Top symbols by self time:", "", "```", *p["symbols"], "```", ""]
 
+    pending = PENDING if s.get("health") else [WITHOUT_HEALTH, *PENDING]
     out += ["## Pending", "", "| figure | why not yet |", "|---|---|"]
-    out += [f"| {a} | {b} |" for a, b in PENDING]
+    out += [f"| {a} | {b} |" for a, b in pending]
     out += ["", MARKER]
     text = "\n".join(out) + (notes if notes else "\n")
     with open(path, "w") as f:

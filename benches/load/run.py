@@ -90,10 +90,11 @@ def start_proxy(name, args, workdir, port, backends, nofile, suffix=""):
     label = name + suffix
     if name == "trinity-proxy":
         admin = PORTS["failover-admin"] if suffix else PORTS["trinity-admin"]
-        return servers.start_trinity(args.trinity, workdir, label, port, admin, backends)
+        return servers.start_trinity(args.trinity, workdir, label, port, admin, backends, health=args.health)
     if name == "nginx":
         return servers.start_nginx(workdir, label, port, backends, nofile)
-    return servers.start_haproxy(workdir, label, port, backends, maxconn=haproxy_maxconn(nofile), nofile=nofile)
+    return servers.start_haproxy(workdir, label, port, backends, maxconn=haproxy_maxconn(nofile), nofile=nofile,
+                                 health=args.health)
 
 
 def main():
@@ -104,6 +105,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2, help="unmeasured warm-up seconds before each run")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--idle", default="1000,10000", help="idle keep-alive connection counts ('' to skip)")
+    ap.add_argument("--health", action="store_true",
+                    help="active health checks on (trinity-proxy health_check, HAProxy check; nginx has none)")
     ap.add_argument("--no-failover", action="store_true", help="skip the replica-killed scenario")
     ap.add_argument("--upload-mib", type=int, default=1024, help="size of the upload scenario (0 to skip)")
     ap.add_argument("--perf", action="store_true", help="perf record -g trinity-proxy during one extra run")
@@ -134,7 +137,7 @@ def main():
         "started": started,
         "load_before": loadavg(),
         "machine": report.machine_notes(args.trinity, args.trinity_rev),
-        "settings": {"rounds": args.rounds, "seconds": args.seconds, "warmup": args.warmup,
+        "settings": {"health": args.health, "rounds": args.rounds, "seconds": args.seconds, "warmup": args.warmup,
                      "connections": args.connections, "nofile": nofile},
         "idle_rss": {}, "runs": [], "idle": [], "failover": [], "upload": [], "perf": None,
     }
@@ -154,7 +157,8 @@ def main():
             env = dict(kv.split("=", 1) for kv in envs.split(",") if "=" in kv)
             ports[name] = 18100 + 2 * i
             proxies[name] = servers.start_trinity(args.trinity, workdir, f"variant-{i}", ports[name],
-                                                  ports[name] + 1, [PORTS["backend"]], env=env)
+                                                  ports[name] + 1, [PORTS["backend"]], env=env,
+                                                  health=args.health)
             procs.append(proxies[name])
             results.setdefault("variants", {})[name] = env
 
@@ -217,8 +221,10 @@ def failover(args, workdir, nofile, procs):
                             nofile, suffix="-failover")
         procs.append(proxy)
         measure.wrk(PORTS["failover"], servers.SMALL_PATH, 1, args.connections)
+        admin = PORTS["failover-admin"] if name == "trinity-proxy" else None
         r = measure.replica_killed(proxy, PORTS["failover"], victim, seconds=12,
-                                   connections=args.connections, kill_after_s=4.0)
+                                   connections=args.connections, kill_after_s=4.0, admin_port=admin,
+                                   victim_addr=f"{servers.HOST}:{PORTS['backend2']}")
         r["proxy"] = name
         print(f"failover {name}: wrk non-2xx {r['non2xx']} socket errors {r['socket_errors']}, "
               f"probe failures {r['probe_failures']}/{r['probe_requests']}, recovery {r['recovery_s']:.3f}s",

@@ -195,7 +195,12 @@ def start_sink(workdir, port):
 # proxies
 
 
-def trinity_yaml(port, admin_port, backends):
+# Active health checks when a run asks for them (`--health`): an HTTP probe of the backend's small
+# body every 2 s; trinity-proxy's outlier detection is on by default (5 failures eject).
+HEALTH_CHECK = f"{{ path: {SMALL_PATH}, interval: 2s, timeout: 1s }}"
+
+
+def trinity_yaml(port, admin_port, backends, health=False):
     eps = ", ".join(f'"{HOST}:{p}"' for p in backends)
     lines = [
         f'listeners: ["{HOST}:{port}"]',
@@ -215,14 +220,15 @@ def trinity_yaml(port, admin_port, backends):
         lines.append(f"  - {{ name: {name}, prefix: {prefix}, upstream: {upstream}{extra} }}")
     lines.append("upstreams:")
     for u in UPSTREAMS:
-        lines.append(f"  {u}: {{ endpoints: [{eps}] }}")
+        check = f", health_check: {HEALTH_CHECK}" if health else ""
+        lines.append(f"  {u}: {{ endpoints: [{eps}]{check} }}")
     return "\n".join(lines) + "\n"
 
 
-def start_trinity(binary, workdir, name, port, admin_port, backends, env=None):
+def start_trinity(binary, workdir, name, port, admin_port, backends, env=None, health=False):
     path = os.path.join(workdir, f"{name}.yaml")
     with open(path, "w") as f:
-        f.write(trinity_yaml(port, admin_port, backends))
+        f.write(trinity_yaml(port, admin_port, backends, health))
     # RUST_LOG=warn: the access log (target `access`, level info) is off, as for nginx and HAProxy.
     proc = start(name, [binary, "--config", path], workdir, env={"RUST_LOG": "warn", **(env or {})})
     wait_http(proc, port, SMALL_PATH)
@@ -288,7 +294,7 @@ def start_nginx(workdir, name, port, backends, nofile):
     return proc
 
 
-def haproxy_conf(port, backends, maxconn, nofile):
+def haproxy_conf(port, backends, maxconn, nofile, health=False):
     acls = []
     uses = []
     for route, prefix, upstream, strip, redirect in ROUTES:
@@ -309,7 +315,10 @@ def haproxy_conf(port, backends, maxconn, nofile):
                 f"  http-request set-header X-Forwarded-Prefix {prefix}\n"
                 f"  http-request replace-path ^{prefix}/?(.*) /\\1\n"
             )
-        servers = "".join(f"  server s{i} {HOST}:{p}\n" for i, p in enumerate(backends))
+        check = " check inter 2s fall 3 rise 2" if health else ""
+        if health:
+            rules += f"  option httpchk GET {SMALL_PATH}\n"
+        servers = "".join(f"  server s{i} {HOST}:{p}{check}\n" for i, p in enumerate(backends))
         backends_cfg += f"backend {upstream}\n{rules}{servers}\n"
     # ulimit-n pinned to the process limit: HAProxy would otherwise insist on 2 fds per maxconn,
     # while an idle client connection needs one.
@@ -347,10 +356,10 @@ frontend fe
 {backends_cfg}"""
 
 
-def start_haproxy(workdir, name, port, backends, maxconn, nofile):
+def start_haproxy(workdir, name, port, backends, maxconn, nofile, health=False):
     path = os.path.join(workdir, f"{name}.cfg")
     with open(path, "w") as f:
-        f.write(haproxy_conf(port, backends, maxconn, nofile))
+        f.write(haproxy_conf(port, backends, maxconn, nofile, health))
     # -db: foreground, one process (no master-worker), no daemon.
     proc = start(name, ["haproxy", "-db", "-f", path], workdir)
     wait_http(proc, port, SMALL_PATH)
