@@ -53,10 +53,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         telemetry::init();
         let rt = runtime(2)?;
         return rt.block_on(async move {
+            let signals = Signals::install()?;
             let (config, _stand_ins) = demo::config_with_stand_ins(listen, admin).await?;
             let server = Server::start(&config).await?;
             print_demo_urls(&server, &config);
-            serve_until_signal(server).await
+            signals.serve_until_stopped(server).await
         });
     }
     let Some(path) = cli.config else {
@@ -78,9 +79,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let options = Options {
             config_path: Some(path),
+            ..Options::default()
         };
+        let signals = Signals::install()?;
         let server = Server::start_with(&config, options).await?;
-        serve_until_signal(server).await
+        signals.serve_until_stopped(server).await
     })
 }
 
@@ -93,25 +96,37 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-/// SIGTERM: drain (readiness off, `drain_delay`, then finish in-flight requests within
-/// `shutdown.timeout`), exit 0. SIGINT: stop at once. (SIGHUP reloads: see `reload.rs`.)
-async fn serve_until_signal(server: Server) -> anyhow::Result<ExitCode> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {
-            tracing::info!("SIGTERM: draining");
-            tokio::select! {
-                () = server.drain() => tracing::info!("drained: exiting"),
-                _ = int.recv() => tracing::info!("SIGINT during the drain: stopping"),
-            }
-        }
-        _ = int.recv() => {
-            tracing::info!("SIGINT: stopping");
-        }
+/// SIGTERM and SIGINT handlers, installed before the server announces itself so that an early
+/// signal is handled rather than fatal.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(ExitCode::SUCCESS)
+
+    /// SIGTERM: drain (readiness off, `drain_delay`, then finish in-flight requests within
+    /// `shutdown.timeout`), exit 0. SIGINT: stop at once. (SIGHUP reloads: see `reload.rs`.)
+    async fn serve_until_stopped(mut self, server: Server) -> anyhow::Result<ExitCode> {
+        tokio::select! {
+            _ = self.term.recv() => {
+                tracing::info!("SIGTERM: draining");
+                tokio::select! {
+                    () = server.drain() => tracing::info!("drained: exiting"),
+                    _ = self.int.recv() => tracing::info!("SIGINT during the drain: stopping"),
+                }
+            }
+            _ = self.int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        Ok(ExitCode::SUCCESS)
+    }
 }
 
 fn print_demo_urls(server: &Server, config: &Config) {

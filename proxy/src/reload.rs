@@ -135,8 +135,10 @@ impl Reloader {
     }
 }
 
-/// Reloads on SIGHUP, on changes in the file's directory, and on content polls, until aborted.
-pub async fn watch(reloader: Arc<Reloader>) {
+/// Reloads on SIGHUP (`hup`, registered by the caller before the process announces itself, so
+/// an early signal is never fatal), on changes in the file's directory, and on content polls,
+/// until aborted.
+pub async fn watch(reloader: Arc<Reloader>, mut hup: Option<tokio::signal::unix::Signal>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let dir = reloader
         .path
@@ -160,7 +162,6 @@ pub async fn watch(reloader: Arc<Reloader>) {
             None
         }
     };
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut poll = tokio::time::interval(POLL_INTERVAL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -79,6 +79,8 @@ pub const DISCOVERY_WAIT: Duration = Duration::from_secs(5);
 pub struct Options {
     /// The file the config came from: reloaded on SIGHUP and on change.
     pub config_path: Option<PathBuf>,
+    /// The Kubernetes API client for `kubernetes` discovery; default: in-cluster or KUBECONFIG.
+    pub kube_client: Option<kube::Client>,
 }
 
 impl Server {
@@ -89,6 +91,9 @@ impl Server {
 
     pub async fn start_with(config: &Config, options: Options) -> Result<Self, ServerError> {
         let state = State::new(config)?;
+        if let Some(client) = options.kube_client {
+            state.discovery.set_kube_client(client);
+        }
         let conf = ServerConf {
             threads: config.threads,
             upstream_keepalive_pool_size: UPSTREAM_KEEPALIVE_POOL,
@@ -145,7 +150,11 @@ impl Server {
         state.activate(DISCOVERY_WAIT).await;
         if let Some(path) = options.config_path {
             let reloader = Arc::new(Reloader::new(&path, state.clone(), config.clone()));
-            tasks.push(tokio::spawn(reload::watch(reloader)));
+            let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+            if let Err(e) = &hup {
+                tracing::warn!(error = %e, "no SIGHUP handler: reloads follow file changes only");
+            }
+            tasks.push(tokio::spawn(reload::watch(reloader, hup.ok())));
         }
         state.set_ready(true);
         tracing::info!(listeners = ?listen_addrs, admin = %admin_addr, threads = config.threads, "trinity-proxy serving");

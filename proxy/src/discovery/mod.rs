@@ -13,11 +13,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub mod dns;
+pub mod kubernetes;
 
-/// What providers share: one DNS resolver, built on first use.
+/// What providers share: one DNS resolver and one Kubernetes client, built on first use.
 pub struct DiscoveryContext {
     pub resolvers: Vec<std::net::SocketAddr>,
     resolver: std::sync::OnceLock<Result<hickory_resolver::TokioResolver, String>>,
+    kube: Arc<tokio::sync::OnceCell<kube::Client>>,
 }
 
 impl DiscoveryContext {
@@ -25,7 +27,14 @@ impl DiscoveryContext {
         Self {
             resolvers: config.resolvers.clone(),
             resolver: std::sync::OnceLock::new(),
+            kube: Arc::new(tokio::sync::OnceCell::new()),
         }
+    }
+
+    /// Uses `client` for Kubernetes discovery instead of the inferred one (in-cluster config or
+    /// `KUBECONFIG`); call before the pools are activated.
+    pub fn set_kube_client(&self, client: kube::Client) {
+        let _ = self.kube.set(client);
     }
 
     fn resolver(&self) -> Result<hickory_resolver::TokioResolver, String> {
@@ -50,12 +59,19 @@ pub fn start(pool: &Arc<Pool>, cx: &DiscoveryContext) -> Option<FirstRound> {
                 return None;
             }
         },
-        Discovery::Kubernetes(_) => {
-            tracing::error!(
-                upstream = &*pool.name,
-                "this discovery provider is not built yet"
-            );
-            return None;
+        Discovery::Kubernetes(cfg) => {
+            let (pool_weak, cfg, cell) = (Arc::downgrade(pool), cfg.clone(), cx.kube.clone());
+            let name = pool.name.clone();
+            tokio::spawn(async move {
+                let client = cell.get_or_try_init(kube::Client::try_default).await;
+                match client {
+                    Ok(client) => kubernetes::run(pool_weak, cfg, client.clone(), tx).await,
+                    Err(e) => {
+                        tracing::error!(upstream = &*name, error = %e, "Kubernetes discovery cannot start: no cluster config (in-cluster or KUBECONFIG)");
+                        tx.send_replace(true);
+                    }
+                }
+            })
         }
     };
     pool.attach_task(task.abort_handle());

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test harness")]
 
 pub mod dns;
+pub mod k8s;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -439,7 +440,10 @@ impl TestProxy {
         config.listeners = vec!["127.0.0.1:0".parse().unwrap()];
         config.admin = "127.0.0.1:0".parse().unwrap();
         config.threads = 2;
-        let options = trinity_proxy::server::Options { config_path };
+        let options = trinity_proxy::server::Options {
+            config_path,
+            ..Default::default()
+        };
         let server = Server::start_with(&config, options).await.unwrap();
         Self { server }
     }
