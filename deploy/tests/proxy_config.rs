@@ -1,0 +1,60 @@
+//! The proxy ConfigMap that trinity-deploy renders is a config trinity-proxy accepts: it is loaded
+//! with the proxy crate's own loader, for the shipped values and for every option switched on.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use support::root;
+use trinity_deploy::render::proxy_config;
+use trinity_deploy::values;
+use trinity_proxy::config::{Config, Discovery, PortRef};
+
+fn check(values_file: &str) -> Config {
+    let v = values::load(&root().join(values_file)).unwrap();
+    let yaml = proxy_config::to_yaml(&v).unwrap();
+    Config::parse(&yaml, "trinity-proxy ConfigMap")
+        .unwrap_or_else(|e| panic!("the proxy rejects the rendered config:\n{e}\n---\n{yaml}"))
+}
+
+#[test]
+fn rendered_proxy_config_is_accepted_by_the_proxy() {
+    for file in ["config/stack.yaml", "deploy/tests/values/full.yaml"] {
+        let config = check(file);
+        assert_eq!(config.routes.len(), 5, "{file}");
+        for u in &config.upstreams {
+            let Discovery::Kubernetes(k) = &u.discovery else {
+                panic!(
+                    "{file}: upstream {} should use kubernetes discovery",
+                    u.name
+                )
+            };
+            assert!(matches!(k.port, PortRef::Number(_)), "{file}: {}", u.name);
+            assert!(k.namespace.is_some(), "{file}: {}", u.name);
+        }
+        let admin = config.routes.iter().find(|r| r.name == "admin").unwrap();
+        assert!(admin.redirect_trailing_slash);
+        assert_eq!(config.admin.port(), 9901);
+    }
+}
+
+#[test]
+fn the_configmap_in_k8s_carries_the_same_config() {
+    let v = values::load(&root().join("config/stack.yaml")).unwrap();
+    let rendered = proxy_config::to_yaml(&v).unwrap();
+    let manifests = std::fs::read_to_string(root().join("k8s/14-trinity-proxy.yaml")).unwrap();
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&manifests)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let cm = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "ConfigMap"
+                && d["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("proxy"))
+        })
+        .expect("the proxy ConfigMap in k8s/14-trinity-proxy.yaml");
+    let text = cm["data"][proxy_config::CONFIG_KEY].as_str().unwrap();
+    assert_eq!(text, rendered);
+    Config::parse(text, "k8s/14-trinity-proxy.yaml").unwrap();
+}
