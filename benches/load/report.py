@@ -113,7 +113,8 @@ def write(path, res):
         f"- Machine: {m['cpu']}, {m['memory']}, Linux {m['kernel']}; {m['nginx']}; {m['haproxy']}; {m['wrk']}.",
         f"- trinity-proxy: {m['trinity-proxy']}.",
         f"- Load: `wrk -t1 -c{s['connections']} -d{s['seconds']}s --latency`, {s['rounds']} interleaved rounds "
-        f"(trinity-proxy, nginx, HAProxy, repeat), each run after a {s['warmup']} s unmeasured warm-up. "
+        f"({', '.join(dict.fromkeys(r['proxy'] for r in res['runs']))}, repeat), each run after a {s['warmup']} s "
+        "unmeasured warm-up. "
         "Client, proxy and backend share the 2 cores; nothing is pinned.",
         "- Backend: nginx 1 process, static files (open_file_cache): small = 90-byte JSON, 64KiB = 65,536 bytes.",
         "- Each proxy: 1 worker thread (trinity `threads: 1`; nginx `worker_processes 1`; HAProxy `nbthread 1`), "

@@ -99,7 +99,7 @@ def start_proxy(name, args, workdir, port, backends, nofile, suffix=""):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trinity", required=True, help="trinity-proxy binary (a release build)")
+    ap.add_argument("--trinity", help="trinity-proxy binary (a release build); required unless --from-json")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per body (default 3)")
     ap.add_argument("--seconds", type=int, default=10, help="measured seconds per wrk run (default 10)")
     ap.add_argument("--warmup", type=int, default=2, help="unmeasured warm-up seconds before each run")
@@ -118,12 +118,19 @@ def main():
     ap.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VAL[,KEY=VAL]",
                     help="one more trinity-proxy in the load rounds, with extra environment variables — to "
                          "measure a lever, e.g. 'trim:GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864'")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="measure nothing: rewrite --out from a saved RESULTS.json (e.g. with new --criterion-dir)")
     ap.add_argument("--keep-workdir", action="store_true")
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+        finish(args, results)
+        return
     args.rounds = max(1, min(args.rounds, 20))
     args.seconds = max(1, min(args.seconds, 120))
-    args.trinity = os.path.abspath(args.trinity)
-    if not os.access(args.trinity, os.X_OK):
+    args.trinity = os.path.abspath(args.trinity or "")
+    if not os.access(args.trinity, os.X_OK) or os.path.isdir(args.trinity):
         sys.exit(f"not an executable: {args.trinity}")
 
     ensure_packages()
@@ -203,12 +210,22 @@ def main():
         with open(os.path.join(workdir, "results.json"), "w") as f:
             json.dump(results, f, indent=1)
         print(f"raw results: {workdir}/results.json", flush=True)
-    if args.criterion_dir:
-        results["criterion"] = report.criterion_summary(args.criterion_dir)
-    report.write(os.path.abspath(args.out), results)
-    print(f"wrote {os.path.abspath(args.out)}")
+    finish(args, results)
     if not args.keep_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def finish(args, results):
+    """Writes RESULTS.md and, beside it, RESULTS.json (the figures without wrk's raw output)."""
+    if args.criterion_dir:
+        results["criterion"] = report.criterion_summary(args.criterion_dir)
+    for r in results["runs"]:
+        r.pop("raw", None)
+    out = os.path.abspath(args.out)
+    with open(os.path.splitext(out)[0] + ".json", "w") as f:
+        json.dump(results, f, indent=1)
+    report.write(out, results)
+    print(f"wrote {out}")
 
 
 def failover(args, workdir, nofile, procs):
