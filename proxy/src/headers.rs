@@ -17,6 +17,15 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 pub const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
+/// Forwarding headers an untrusted peer may not pass to applications (some frameworks trust them).
+const UNTRUSTED_DROPPED: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-port",
+    "x-forwarded-ssl",
+    "x-forwarded-server",
+    "cf-connecting-ip",
+];
+
 /// Longest incoming request id we keep.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -182,8 +191,13 @@ impl Forwarding<'_> {
         let _ = write!(ip, "{}", self.client);
         req.insert_header(X_REAL_IP, ip)?;
         req.insert_header(X_REQUEST_ID, self.request_id.clone())?;
-        if let (false, Some(name)) = (self.trusted_peer, self.client_ip_header) {
-            req.remove_header(name);
+        if !self.trusted_peer {
+            if let Some(name) = self.client_ip_header {
+                req.remove_header(name);
+            }
+            for name in UNTRUSTED_DROPPED {
+                req.remove_header(name);
+            }
         }
         Ok(())
     }

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Demo { listen, admin }) = cli.command {
-        telemetry::init();
+        let _log = telemetry::init();
         let rt = runtime(2)?;
         return rt.block_on(async move {
             let signals = Signals::install()?;
@@ -63,7 +63,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let Some(path) = cli.config else {
         anyhow::bail!("--config FILE is required");
     };
-    let config = match Config::load(&path) {
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: cannot read file: {e}", path.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let config = match Config::parse(&text, &path.display().to_string()) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");
@@ -74,14 +81,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("ok");
         return Ok(ExitCode::SUCCESS);
     }
-    telemetry::init();
+    let _log = telemetry::init();
     let rt = runtime(config.threads)?;
     rt.block_on(async move {
+        let mut signals = Signals::install()?;
         let options = Options {
             config_path: Some(path),
+            config_text: Some(text),
+            hangup: signals.hup.take(),
             ..Options::default()
         };
-        let signals = Signals::install()?;
         let server = Server::start_with(&config, options).await?;
         signals.serve_until_stopped(server).await
     })
@@ -101,6 +110,8 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    /// Handed to the server for reloads; installed in every mode so SIGHUP is never fatal.
+    hup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
@@ -109,6 +120,7 @@ impl Signals {
         Ok(Self {
             term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
             int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            hup: Some(signal(SignalKind::hangup()).context("installing the SIGHUP handler")?),
         })
     }
 

@@ -42,11 +42,15 @@ fn content_hash(text: &str) -> u64 {
 }
 
 impl Reloader {
-    /// `running` is the config the process started with.
-    pub fn new(path: &Path, state: Arc<State>, running: Config) -> Self {
-        let hash = std::fs::read_to_string(path)
-            .map(|t| content_hash(&t))
-            .unwrap_or_default();
+    /// `running` is the config the process started with, parsed from `loaded` (the file's text
+    /// then; when unknown, the file is read now).
+    pub fn new(path: &Path, state: Arc<State>, running: Config, loaded: Option<&str>) -> Self {
+        let hash = match loaded {
+            Some(text) => content_hash(text),
+            None => std::fs::read_to_string(path)
+                .map(|t| content_hash(&t))
+                .unwrap_or_default(),
+        };
         Self {
             path: path.to_owned(),
             state,

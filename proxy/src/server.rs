@@ -79,6 +79,11 @@ pub const DISCOVERY_WAIT: Duration = Duration::from_secs(5);
 pub struct Options {
     /// The file the config came from: reloaded on SIGHUP and on change.
     pub config_path: Option<PathBuf>,
+    /// The text the config was parsed from: reloads compare against it (default: the file as
+    /// read when the server starts).
+    pub config_text: Option<String>,
+    /// A SIGHUP stream registered early by the caller (default: registered by `start_with`).
+    pub hangup: Option<tokio::signal::unix::Signal>,
     /// The Kubernetes API client for `kubernetes` discovery; default: in-cluster or KUBECONFIG.
     pub kube_client: Option<kube::Client>,
 }
@@ -147,14 +152,22 @@ impl Server {
             shutdown_rx,
         )));
 
-        state.activate(DISCOVERY_WAIT).await;
-        if let Some(path) = options.config_path {
-            let reloader = Arc::new(Reloader::new(&path, state.clone(), config.clone()));
-            let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+        let reloader = options.config_path.map(|path| {
+            let hup = options.hangup.map(Ok).unwrap_or_else(|| {
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            });
             if let Err(e) = &hup {
                 tracing::warn!(error = %e, "no SIGHUP handler: reloads follow file changes only");
             }
-            tasks.push(tokio::spawn(reload::watch(reloader, hup.ok())));
+            let loaded = options.config_text.as_deref();
+            (
+                Arc::new(Reloader::new(&path, state.clone(), config.clone(), loaded)),
+                hup.ok(),
+            )
+        });
+        state.activate(DISCOVERY_WAIT).await;
+        if let Some((reloader, hup)) = reloader {
+            tasks.push(tokio::spawn(reload::watch(reloader, hup)));
         }
         state.set_ready(true);
         tracing::info!(listeners = ?listen_addrs, admin = %admin_addr, threads = config.threads, "trinity-proxy serving");

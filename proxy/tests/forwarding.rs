@@ -21,6 +21,8 @@ const SPOOFED: &[(&str, &str)] = &[
     ("x-forwarded-host", "evil.example"),
     ("x-forwarded-prefix", "/evil"),
     ("cf-connecting-ip", "6.6.6.6"),
+    ("forwarded", "for=6.6.6.6;proto=https"),
+    ("x-forwarded-port", "443"),
     ("host", "app.example.com"),
 ];
 
@@ -42,6 +44,10 @@ async fn untrusted_peers_cannot_spoof_forwarding_headers() {
     assert_eq!(h["host"], "app.example.com");
     assert!(h.get("x-forwarded-prefix").is_none(), "{h}");
     assert!(h.get("cf-connecting-ip").is_none(), "{h}");
+    assert!(
+        h.get("forwarded").is_none() && h.get("x-forwarded-port").is_none(),
+        "{h}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

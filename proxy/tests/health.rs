@@ -401,3 +401,77 @@ async fn busy_endpoints_skip_probes_when_asked() {
     assert!(skipped >= 3.0, "probes were skipped while traffic flowed");
     assert!(probed <= 2.0, "only the first probe(s) ran: {probed}");
 }
+
+/// A raw upstream: answers the head of a chunked response and one chunk, then goes quiet.
+async fn stalls_mid_stream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n6\r\ndata:1\r\n")
+                    .await;
+                std::future::pending::<()>().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_streams_ending_on_the_read_timeout_do_not_eject() {
+    let sse = stalls_mid_stream().await;
+    let extra = "    outlier_detection: { consecutive_failures: 2 }\n";
+    let proxy = TestProxy::start(&pool_yaml("web", &[sse], extra)).await;
+    let c = HttpClient::default();
+    for _ in 0..3 {
+        // The stream is cut after the 300ms read timeout; the client sees a truncated body.
+        let _ = c
+            .send(
+                Request::get(proxy.url("/events"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await;
+    }
+    let ep = proxy.endpoint("web", sse);
+    let h = ep.health.snapshot();
+    assert_eq!((h.consecutive_failures, h.ejected), (0, false), "{h:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_stops_reading_an_upload_does_not_hang_it() {
+    // Accepts, never reads: the request body fills the socket buffers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let deaf = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (s, _) = listener.accept().await.unwrap();
+            held.push(s);
+        }
+    });
+    let proxy = TestProxy::start(&pool_yaml("web", &[deaf], "    retries: 0\n")).await;
+    let body = Bytes::from(vec![b'x'; 32 * 1024 * 1024]);
+    let started = std::time::Instant::now();
+    let req = Request::put(proxy.url("/upload"))
+        .body(Full::new(body))
+        .unwrap();
+    let answer = HttpClient::default().send(req).await;
+    println!(
+        "answered after {:?}: {:?}",
+        started.elapsed(),
+        answer.as_ref().map(|a| a.status)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by the route's timeouts"
+    );
+    if let Ok(a) = answer {
+        assert!(a.status.is_server_error(), "{}", a.status);
+    }
+}

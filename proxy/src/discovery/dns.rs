@@ -112,6 +112,7 @@ pub async fn run(
                 }
             }
             Answer::Failed(e) => {
+                empty_answers = 0; // two *consecutive* empty answers empty the pool
                 p.metrics.discovery_errors.inc();
                 tracing::warn!(upstream = &*p.name, name = %cfg.name, error = %e, "DNS lookup failed; keeping the last endpoints");
             }

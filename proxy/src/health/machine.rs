@@ -150,6 +150,15 @@ impl Machine {
         None
     }
 
+    /// Forgets the active verdict (the health check was removed): healthy, not pending.
+    pub fn reset_active(&mut self) -> Option<Transition> {
+        let was = self.healthy();
+        self.healthy = true;
+        self.pending_first_check = false;
+        (self.rise, self.fall) = (0, 0);
+        (!was).then_some(Transition::BecameHealthy)
+    }
+
     /// A request to this endpoint succeeded.
     pub fn success(&mut self) {
         self.consecutive_failures = 0;

@@ -118,6 +118,13 @@ impl EndpointHealth {
         t
     }
 
+    pub fn reset_active(&self) -> Option<Transition> {
+        let mut inner = self.lock();
+        let t = inner.machine.reset_active();
+        self.sync(&inner.machine);
+        t
+    }
+
     /// Whether a request succeeded on this endpoint within `window`.
     pub fn served_within(&self, window: Duration) -> bool {
         let last = self.last_success_ms.load(Ordering::Relaxed);

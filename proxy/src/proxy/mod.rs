@@ -179,6 +179,8 @@ impl ProxyHttp for TrinityProxy {
         let mut peer = HttpPeer::new(selected.guard.endpoint().addr, false, String::new());
         peer.options.connection_timeout = Some(timeouts.connect);
         peer.options.read_timeout = Some(timeouts.read);
+        // An upstream that stops reading a request body must not hang the request forever.
+        peer.options.write_timeout = Some(timeouts.read);
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
         ctx.tried.push(selected.guard.endpoint().addr);
         ctx.endpoint = Some(selected.guard);
@@ -315,7 +317,9 @@ impl ProxyHttp for TrinityProxy {
         // retry budget (a crash resets every request in flight at once); it is not counted against
         // the endpoint (its next connect attempt will be, if it is really gone).
         let stale = client_reused && failure == Failure::Reset && !ctx.response_received;
-        if !stale {
+        // After a response header, a timeout or reset is a stream ending (an idle WebSocket or SSE
+        // stream hitting the read timeout), not evidence of a sick endpoint.
+        if !stale && !ctx.response_received {
             ctx.record_failure(failure.as_str());
         }
         let retry = !ctx.response_received && ctx.may_retry_after_send(session, failure, !stale);

@@ -93,20 +93,37 @@ impl Pool {
             tasks: Mutex::new(Vec::new()),
             retired: AtomicBool::new(false),
         };
+        let mut terminating = Vec::new();
         if let Some(prev) = previous {
+            // Every endpoint object of the previous pool still alive (members, and former members
+            // pinned by requests in flight) is reused, so one label set never has two owners.
             let mut known = lock(&pool.known);
+            for (addr, ep) in lock(&prev.known).iter() {
+                known.insert(*addr, ep.clone());
+            }
             for ep in prev.members().endpoints.iter() {
                 known.insert(ep.addr, Arc::downgrade(ep));
+                if ep.is_terminating() {
+                    terminating.push(ep.addr);
+                }
             }
         }
+        // With discovery, the previous members serve until the provider answers (a failed
+        // lookup keeps the last good set, across reloads too).
         let initial: Vec<SocketAddr> = match (&cfg.discovery, previous) {
             (crate::config::Discovery::Static, _) => cfg.endpoints.clone(),
-            (_, Some(prev)) if prev.config.discovery == cfg.discovery => {
-                prev.members().endpoints.iter().map(|e| e.addr).collect()
-            }
-            _ => Vec::new(),
+            (_, Some(prev)) => prev.members().endpoints.iter().map(|e| e.addr).collect(),
+            (_, None) => Vec::new(),
         };
-        pool.set_members(&initial, &[]);
+        pool.set_members(&initial, &terminating);
+        if cfg.health_check.is_none() {
+            // Nothing will probe these endpoints any more: forget their active verdicts.
+            for ep in pool.members().endpoints.iter() {
+                if let Some(t) = ep.health.reset_active() {
+                    ep.apply(t, "health check removed");
+                }
+            }
+        }
         pool
     }
 
@@ -281,6 +298,20 @@ impl Pool {
         if eps.iter().any(|e| e.eligible()) {
             return None; // every eligible endpoint was tried already
         }
+        // Nothing eligible: first the healthy endpoints that are only terminating (still serving,
+        // as Kubernetes says), then — panic mode — every endpoint.
+        if let Some(i) = m
+            .balancer
+            .pick(eps, |i| untried(i) && eps[i].health.eligible(), key)
+        {
+            return Some(Selected {
+                guard: InFlight::new(&eps[i]),
+                panic: false,
+            });
+        }
+        if eps.iter().any(|e| e.health.eligible()) {
+            return None;
+        }
         let i = m.balancer.pick(eps, untried, key)?;
         self.metrics.panic_routing.inc();
         Some(Selected {
@@ -292,10 +323,18 @@ impl Pool {
     /// Whether `select` would find an endpoint outside `tried` (without choosing one).
     pub fn can_select(&self, tried: &[SocketAddr]) -> bool {
         let m = self.members();
-        let any_eligible = m.endpoints.iter().any(|e| e.eligible());
-        m.endpoints
-            .iter()
-            .any(|e| !tried.contains(&e.addr) && (!any_eligible || e.eligible()))
+        let untried = |e: &&Arc<Endpoint>| !tried.contains(&e.addr);
+        if m.endpoints.iter().any(|e| e.eligible()) {
+            return m.endpoints.iter().filter(untried).any(|e| e.eligible());
+        }
+        if m.endpoints.iter().any(|e| e.health.eligible()) {
+            return m
+                .endpoints
+                .iter()
+                .filter(untried)
+                .any(|e| e.health.eligible());
+        }
+        m.endpoints.iter().any(|e| untried(&e))
     }
 
     /// A request on `ep` failed (connect error, reset, timeout, or 502/503/504): feeds outlier

@@ -218,7 +218,63 @@ fn terminating_endpoints_only_serve_when_nothing_else_can() {
     }
     p.set_members(&all, &all);
     let s = p.select(&[], None).unwrap();
-    assert!(s.panic, "all terminating: panic mode spreads over them");
+    assert!(
+        !s.panic,
+        "all terminating but healthy: they serve, without panic mode"
+    );
+    assert_eq!(p.metrics.panic_routing.get(), 0);
+}
+
+fn dns_upstream(name: &str) -> UpstreamConfig {
+    let mut cfg = UpstreamConfig::with_endpoints(name, vec![]);
+    cfg.discovery = crate::config::Discovery::Dns(crate::config::DnsDiscovery {
+        name: "web.example".into(),
+        port: 8000,
+        refresh: std::time::Duration::from_secs(5),
+    });
+    cfg
+}
+
+#[test]
+fn reload_of_a_discovered_upstream_keeps_members_and_terminating_flags() {
+    let metrics = Metrics::new().unwrap();
+    let old = Pool::new(&dns_upstream("web"), &metrics, None);
+    let all = addrs(2);
+    old.set_members(&all, &[all[0]]);
+    let mut changed = dns_upstream("web");
+    changed.retries = 1;
+    if let crate::config::Discovery::Dns(d) = &mut changed.discovery {
+        d.refresh = std::time::Duration::from_secs(1);
+    }
+    let new = Pool::new(&changed, &metrics, Some(&old));
+    let m = new.members();
+    assert_eq!(
+        m.endpoints.iter().map(|e| e.addr).collect::<Vec<_>>(),
+        all,
+        "serving until the provider answers"
+    );
+    assert!(m.endpoints[0].is_terminating() && !m.endpoints[1].is_terminating());
+}
+
+#[test]
+fn removing_the_health_check_forgets_unhealthy_verdicts() {
+    let metrics = Metrics::new().unwrap();
+    let mut cfg = UpstreamConfig::with_endpoints("web", addrs(1));
+    cfg.health_check = Some(crate::config::HealthCheckConfig {
+        probe: crate::config::Probe::Tcp,
+        interval: std::time::Duration::from_secs(1),
+        timeout: std::time::Duration::from_secs(1),
+        healthy_threshold: 1,
+        unhealthy_threshold: 1,
+        require_first_check: true,
+        skip_when_traffic_healthy: false,
+    });
+    let old = Pool::new(&cfg, &metrics, None);
+    assert!(!ep(&old, 0).eligible(), "pending its first probe");
+    cfg.health_check = None;
+    let new = Pool::new(&cfg, &metrics, Some(&old));
+    assert!(Arc::ptr_eq(&ep(&old, 0), &ep(&new, 0)));
+    assert!(ep(&new, 0).eligible(), "nothing will probe it any more");
 }
 
 #[test]
