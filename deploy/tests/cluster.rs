@@ -1,18 +1,96 @@
-//! apply, wait, prune and secrets against tower-test's mock API: create, no-op re-apply, an immutable-field
-//! conflict explained without deleting anything, a CrashLoopBackOff rollout failing with events, prune
-//! removing only what left the values.
+//! apply, wait, prune, secrets and port-forward's pod choice against tower-test's mock API: create, no-op
+//! re-apply, an immutable-field conflict explained without deleting anything, the databases and migration
+//! waited for even without --wait, a CrashLoopBackOff rollout failing with events (old-revision pods
+//! ignored), prune removing only what left the values by the ApplySet inventory.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod support;
 
 use http::Method;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::mock::{finish, list, mock, object, status};
+use support::mock::{finish, list, mock, mock_with_bodies, object, status};
 use support::shipped;
 use trinity_deploy::cluster::apply::{ApplyOptions, Change, apply_all, apply_one};
-use trinity_deploy::cluster::{ClusterError, prune, secrets, wait};
+use trinity_deploy::cluster::port_forward::PodChoice;
+use trinity_deploy::cluster::{ClusterError, applyset, prune, secrets, wait};
 use trinity_deploy::object::Manifest;
+
+/// Request line (method and path, no query) and body of every request a fake cluster saw.
+type Bodies = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// The live object at `path` after it was applied: rolled out (StatefulSets and Deployments ready,
+/// Jobs complete).
+fn rolled_out(path: &str, name: &str) -> Value {
+    if path.contains("/statefulsets/") || path.contains("/deployments/") {
+        let kind = if path.contains("/statefulsets/") {
+            "StatefulSet"
+        } else {
+            "Deployment"
+        };
+        json!({"apiVersion": "apps/v1", "kind": kind,
+               "metadata": {"name": name, "namespace": "trinity", "generation": 1, "resourceVersion": "1"},
+               "spec": {"replicas": 1, "selector": {}, "template": {}, "serviceName": name},
+               "status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1,
+                          "availableReplicas": 1, "currentRevision": "r1", "updateRevision": "r1"}})
+    } else if path.contains("/jobs/") {
+        json!({"apiVersion": "batch/v1", "kind": "Job",
+               "metadata": {"name": name, "namespace": "trinity", "resourceVersion": "1"},
+               "status": {"conditions": [{"type": "Complete", "status": "True"}]}})
+    } else if path.contains("/secrets/") {
+        object("v1", "Secret", name, "1")
+    } else {
+        object("v1", "Any", name, "1")
+    }
+}
+
+/// A fake API that remembers what was applied: a GET answers 404 until the object was PATCHed, then
+/// the object, rolled out; label/field-selected lists are empty; POSTs (the generated Secrets) create.
+fn fake_cluster(
+    bodies: Bodies,
+) -> impl FnMut(&Method, &str, &[u8]) -> (u16, Value) + Send + 'static {
+    let mut applied = HashSet::new();
+    move |method, target, body| {
+        let path = target.split('?').next().unwrap().to_owned();
+        bodies
+            .lock()
+            .unwrap()
+            .push((format!("{method} {path}"), body.to_vec()));
+        let name = path.rsplit('/').next().unwrap().to_owned();
+        match *method {
+            Method::PATCH => {
+                applied.insert(path.clone());
+                (200, rolled_out(&path, &name))
+            }
+            Method::POST => (201, object("v1", "Secret", "generated", "1")),
+            Method::GET if applied.contains(&path) => (200, rolled_out(&path, &name)),
+            Method::GET if target.contains("Selector=") => list("Any", vec![]),
+            _ => status(404, "NotFound", "not found"),
+        }
+    }
+}
+
+/// Runs `apply` of the shipped values against [`fake_cluster`]: (request log, bodies, reports).
+async fn apply_to_fake_cluster(wait: bool) -> (Vec<String>, Vec<(String, Vec<u8>)>, Vec<String>) {
+    let bodies = Bodies::default();
+    let (client, task) = mock_with_bodies(fake_cluster(bodies.clone()));
+    let opts = ApplyOptions {
+        wait,
+        timeout: Duration::from_secs(5),
+        poll: Duration::from_millis(1),
+    };
+    let mut reports = Vec::new();
+    apply_all(&client, &shipped(), "trinity", opts, &mut |r| {
+        reports.push(r)
+    })
+    .await
+    .unwrap();
+    let log = finish(client, task).await;
+    let bodies = bodies.lock().unwrap().clone();
+    (log, bodies, reports)
+}
 
 fn manifest(kind: &str, name: &str) -> Manifest {
     shipped()
@@ -99,45 +177,161 @@ async fn custom_kind_without_its_crd_is_skipped() {
 
 #[tokio::test]
 async fn apply_goes_stage_by_stage() {
-    let (client, task) = mock(|method, target| match *method {
-        Method::GET => status(404, "NotFound", "not found"),
-        Method::POST => (201, object("v1", "Secret", "generated", "1")),
-        _ => {
-            let name = target
-                .split('?')
-                .next()
-                .unwrap()
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_owned();
-            (201, object("v1", "Any", &name, "1"))
-        }
-    });
-    let opts = ApplyOptions {
-        wait: false,
-        timeout: Duration::from_secs(1),
-        poll: Duration::from_millis(1),
-    };
-    let mut reports = Vec::new();
-    apply_all(&client, &shipped(), "trinity", opts, &mut |r| {
-        reports.push(r)
-    })
-    .await
-    .unwrap();
-    let log = finish(client, task).await;
+    let (log, bodies, reports) = apply_to_fake_cluster(false).await;
     let patches: Vec<&String> = log.iter().filter(|l| l.starts_with("PATCH")).collect();
-    assert_eq!(patches.len(), shipped().len());
+    // Every object, plus the ApplySet parent.
+    assert_eq!(patches.len(), shipped().len() + 1);
     let at = |needle: &str| patches.iter().position(|l| l.contains(needle)).unwrap();
     assert_eq!(at("/namespaces/trinity?"), 0);
+    assert_eq!(at("/secrets/applyset-trinity?"), 1);
     assert!(at("/configmaps/trinity-env") < at("/statefulsets/postgres"));
     assert!(at("/statefulsets/postgres") < at("/jobs/web-migrate-0-1-0"));
     assert!(at("/jobs/web-migrate-0-1-0") < at("/deployments/web?"));
     assert!(at("/deployments/web?") < at("/deployments/trinity-proxy?"));
+    for r in &reports {
+        assert!(
+            r.ends_with(": created")
+                || r.ends_with(": ready")
+                || r.starts_with("Secret/applyset-trinity: "),
+            "{reports:?}"
+        );
+    }
+    // Every applied object is an ApplySet member, the StatefulSets' claims too.
+    let id = applyset::id("trinity");
+    let body = |line: &str| -> Value {
+        let (_, b) = bodies.iter().find(|(l, _)| l == line).unwrap();
+        serde_json::from_slice(b).unwrap()
+    };
+    let web = body("PATCH /apis/apps/v1/namespaces/trinity/deployments/web");
+    assert_eq!(
+        web["metadata"]["labels"][applyset::PART_OF_LABEL],
+        id.as_str()
+    );
+    let pg = body("PATCH /apis/apps/v1/namespaces/trinity/statefulsets/postgres");
+    assert_eq!(
+        pg["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"][applyset::PART_OF_LABEL],
+        id.as_str()
+    );
+}
+
+#[tokio::test]
+async fn apply_records_an_applyset_parent_before_the_members() {
+    let (_, bodies, _) = apply_to_fake_cluster(false).await;
+    let (_, parent) = bodies
+        .iter()
+        .find(|(l, _)| l == "PATCH /api/v1/namespaces/trinity/secrets/applyset-trinity")
+        .unwrap();
+    let parent: Value = serde_json::from_slice(parent).unwrap();
+    let meta = &parent["metadata"];
+    assert_eq!(
+        meta["labels"][applyset::ID_LABEL],
+        applyset::id("trinity").as_str()
+    );
+    assert_eq!(
+        meta["annotations"][applyset::TOOLING_ANNOTATION],
+        format!("trinity-deploy/{}", env!("CARGO_PKG_VERSION")).as_str()
+    );
+    let kinds = meta["annotations"][applyset::GROUP_KINDS_ANNOTATION]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        kinds,
+        "ConfigMap,Deployment.apps,Job.batch,Namespace,NetworkPolicy.networking.k8s.io,\
+         PodDisruptionBudget.policy,Role.rbac.authorization.k8s.io,\
+         RoleBinding.rbac.authorization.k8s.io,Secret,Service,ServiceAccount,StatefulSet.apps"
+    );
+    // The parent itself is not a member.
+    assert!(meta["labels"][applyset::PART_OF_LABEL].is_null());
+}
+
+#[tokio::test]
+async fn plain_apply_still_waits_for_the_databases_and_the_migration_job() {
+    let (log, _, reports) = apply_to_fake_cluster(false).await;
+    let first = |line: &str| log.iter().position(|l| l.starts_with(line)).unwrap();
+    let gets_after = |path: &str, from: usize| {
+        log.iter()
+            .enumerate()
+            .filter(|(i, l)| *i > from && l.as_str() == format!("GET {path}"))
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>()
+    };
+    let web_patch = first("PATCH /apis/apps/v1/namespaces/trinity/deployments/web?");
+    for path in [
+        "/apis/apps/v1/namespaces/trinity/statefulsets/postgres",
+        "/apis/batch/v1/namespaces/trinity/jobs/web-migrate-0-1-0",
+    ] {
+        let patched = first(&format!("PATCH {path}?"));
+        let waits = gets_after(path, patched);
+        assert!(!waits.is_empty(), "no wait for {path}: {log:?}");
+        assert!(waits[0] < web_patch, "{log:?}");
+    }
     assert!(
-        reports.iter().all(|r| r.ends_with(": created")),
+        reports.contains(&"Job/web-migrate-0-1-0: ready".to_owned()),
         "{reports:?}"
     );
+    assert!(
+        reports.contains(&"StatefulSet/postgres: ready".to_owned()),
+        "{reports:?}"
+    );
+    // Without --wait the later stages are not waited for.
+    let web = "/apis/apps/v1/namespaces/trinity/deployments/web";
+    assert!(gets_after(web, web_patch).is_empty(), "{log:?}");
+    assert!(
+        !reports.iter().any(|r| r == "Deployment/web: ready"),
+        "{reports:?}"
+    );
+
+    let (_, _, reports) = apply_to_fake_cluster(true).await;
+    assert!(
+        reports.contains(&"Deployment/web: ready".to_owned()),
+        "{reports:?}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_come_right_after_the_namespace_and_no_generated_value_is_reported() {
+    let (log, bodies, reports) = apply_to_fake_cluster(false).await;
+    let ns = log
+        .iter()
+        .position(|l| l.starts_with("PATCH /api/v1/namespaces/trinity?"))
+        .unwrap();
+    let n = trinity_deploy::secrets::ALL.len();
+    for l in &log[ns + 1..=ns + n] {
+        assert!(
+            l.starts_with("POST /api/v1/namespaces/trinity/secrets"),
+            "{log:?}"
+        );
+    }
+    assert!(!log[ns + n + 1].starts_with("POST"), "{log:?}");
+
+    let mut values = Vec::new();
+    for (line, body) in &bodies {
+        if line != "POST /api/v1/namespaces/trinity/secrets" {
+            continue;
+        }
+        let s: k8s_openapi::api::core::v1::Secret = serde_json::from_slice(body).unwrap();
+        for (key, v) in s.data.unwrap() {
+            if !matches!(key.as_str(), "username" | "root-user") {
+                values.push(String::from_utf8(v.0).unwrap());
+            }
+        }
+    }
+    assert!(values.len() >= n, "{values:?}");
+    for v in &values {
+        assert_eq!(v.len(), 64);
+        for text in reports.iter().chain(&log) {
+            assert!(!text.contains(v.as_str()), "a generated value in {text:?}");
+        }
+        // Not in any other request either (the parent, the applied objects).
+        for (line, body) in &bodies {
+            if line != "POST /api/v1/namespaces/trinity/secrets" {
+                assert!(
+                    !String::from_utf8_lossy(body).contains(v.as_str()),
+                    "{line}"
+                );
+            }
+        }
+    }
 }
 
 fn deployment_status(updated: i64, available: i64) -> serde_json::Value {
@@ -157,11 +351,14 @@ async fn crash_loop_fails_the_wait_with_events() {
             list(
                 "Pod",
                 vec![
-                    json!({"metadata": {"name": "web-5f7-x1"}, "status": {"containerStatuses": [{
+                    json!({"metadata": {"name": "web-5f7-x1", "labels": {"pod-template-hash": "5f7"}},
+                           "status": {"containerStatuses": [{
                 "name": "web", "image": "trinity/web:0.1.0", "imageID": "", "ready": false, "restartCount": 4,
                 "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 1m20s restarting failed container"}}}]}}),
                 ],
             )
+        } else if target.starts_with("/apis/apps/v1/namespaces/trinity/replicasets?") {
+            list("ReplicaSet", vec![replica_set("web-5f7", 1, "5f7")])
         } else if target.starts_with("/api/v1/namespaces/trinity/events?") {
             list(
                 "Event",
@@ -197,6 +394,202 @@ async fn crash_loop_fails_the_wait_with_events() {
             .any(|l| l.contains("labelSelector=app.kubernetes.io%2Fname%3Dweb")),
         "{log:?}"
     );
+}
+
+fn replica_set(name: &str, revision: u32, hash: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+           "metadata": {"name": name, "namespace": "trinity",
+                        "labels": {"app.kubernetes.io/name": "web", "pod-template-hash": hash},
+                        "annotations": {"deployment.kubernetes.io/revision": revision.to_string()},
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                                             "uid": "u1", "controller": true}]},
+           "spec": {"selector": {}}})
+}
+
+/// A pod whose one container is crash-looping (or running), labelled with `label`.
+fn pod(name: &str, label: (&str, &str), crash_looping: bool) -> Value {
+    let state = if crash_looping {
+        json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}})
+    } else {
+        json!({"running": {}})
+    };
+    json!({"metadata": {"name": name, "labels": {label.0: label.1}},
+           "status": {"containerStatuses": [{"name": "c", "image": "i:1", "imageID": "", "ready": !crash_looping,
+                                             "restartCount": 0, "state": state}]}})
+}
+
+#[tokio::test]
+async fn crash_looping_pods_of_an_old_revision_do_not_fail_a_rollout() {
+    // Deployment: the newest ReplicaSet (revision 2) has hash "new"; the old pods crash-loop.
+    let m = manifest("Deployment", "web");
+    let mut calls = 0;
+    let (client, task) = mock(move |_, target| {
+        if target.starts_with("/apis/apps/v1/namespaces/trinity/deployments/web") {
+            calls += 1;
+            (
+                200,
+                if calls < 3 {
+                    deployment_status(1, 1)
+                } else {
+                    deployment_status(2, 2)
+                },
+            )
+        } else if target.starts_with("/apis/apps/v1/namespaces/trinity/replicasets?") {
+            list(
+                "ReplicaSet",
+                vec![
+                    replica_set("web-new", 2, "new"),
+                    replica_set("web-old", 1, "old"),
+                ],
+            )
+        } else if target.starts_with("/api/v1/namespaces/trinity/pods?") {
+            list(
+                "Pod",
+                vec![
+                    pod("web-old-1", ("pod-template-hash", "old"), true),
+                    pod("web-new-1", ("pod-template-hash", "new"), false),
+                ],
+            )
+        } else {
+            status(404, "NotFound", target)
+        }
+    });
+    wait::ready(
+        &client,
+        &m,
+        Duration::from_secs(30),
+        Duration::from_millis(1),
+    )
+    .await
+    .unwrap();
+    let log = finish(client, task).await;
+    assert!(log.iter().any(|l| l.contains("/replicasets?")), "{log:?}");
+
+    // StatefulSet: pods of controller-revision-hash != status.updateRevision are the old revision.
+    let m = manifest("StatefulSet", "postgres");
+    let sts = |updated: i64| {
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+               "metadata": {"name": "postgres", "namespace": "trinity", "generation": 2},
+               "spec": {"replicas": 1, "selector": {}, "template": {}, "serviceName": "postgres"},
+               "status": {"observedGeneration": 2, "replicas": 1, "readyReplicas": updated, "updatedReplicas": updated,
+                          "currentRevision": if updated == 1 { "postgres-2" } else { "postgres-1" },
+                          "updateRevision": "postgres-2"}})
+    };
+    let calls = 0;
+    let handler = move |crash_new: bool| {
+        let mut calls = calls;
+        move |_: &Method, target: &str| {
+            if target.starts_with("/apis/apps/v1/namespaces/trinity/statefulsets/postgres") {
+                calls += 1;
+                (200, sts(if calls < 5 { 0 } else { 1 }))
+            } else if target.starts_with("/api/v1/namespaces/trinity/pods?") {
+                list(
+                    "Pod",
+                    vec![
+                        pod(
+                            "postgres-0",
+                            ("controller-revision-hash", "postgres-1"),
+                            true,
+                        ),
+                        pod(
+                            "postgres-1",
+                            ("controller-revision-hash", "postgres-2"),
+                            crash_new,
+                        ),
+                    ],
+                )
+            } else {
+                list("Event", vec![])
+            }
+        }
+    };
+    let (client, task) = mock(handler(false));
+    wait::ready(
+        &client,
+        &m,
+        Duration::from_secs(30),
+        Duration::from_millis(1),
+    )
+    .await
+    .unwrap();
+    finish(client, task).await;
+
+    // A crash-looping pod of the current revision still fails the wait.
+    let (client, task) = mock(handler(true));
+    let err = wait::ready(
+        &client,
+        &m,
+        Duration::from_secs(30),
+        Duration::from_millis(1),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("StatefulSet/postgres failed: postgres-1/c: CrashLoopBackOff"),
+        "{err}"
+    );
+    finish(client, task).await;
+}
+
+#[tokio::test]
+async fn port_forward_picks_another_ready_pod_when_the_pod_list_changes() {
+    let ready = |name: &str, deleting: bool| {
+        let mut p = json!({"metadata": {"name": name, "labels": {"app.kubernetes.io/name": "trinity-proxy"}},
+                           "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        if deleting {
+            p["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        }
+        p
+    };
+    let mut calls = 0;
+    let (client, task) = mock(move |_, target| {
+        assert!(
+            target.starts_with("/api/v1/namespaces/trinity/pods?")
+                && target.contains("labelSelector=app.kubernetes.io%2Fname%3Dtrinity-proxy"),
+            "{target}"
+        );
+        calls += 1;
+        match calls {
+            1 | 2 => list(
+                "Pod",
+                vec![
+                    ready("trinity-proxy-a", false),
+                    ready("trinity-proxy-b", false),
+                ],
+            ),
+            // The pod in use is being replaced: terminating, and a new one is ready.
+            3 => list(
+                "Pod",
+                vec![
+                    ready("trinity-proxy-a", true),
+                    ready("trinity-proxy-c", false),
+                ],
+            ),
+            _ => list("Pod", vec![]),
+        }
+    });
+    let mut choice = PodChoice::default();
+    assert_eq!(
+        choice.next(&client, "trinity").await.unwrap(),
+        ("trinity-proxy-a".to_owned(), true)
+    );
+    // Still ready: the next connection stays on it.
+    assert_eq!(
+        choice.next(&client, "trinity").await.unwrap(),
+        ("trinity-proxy-a".to_owned(), false)
+    );
+    assert_eq!(
+        choice.next(&client, "trinity").await.unwrap(),
+        ("trinity-proxy-c".to_owned(), true)
+    );
+    let err = choice.next(&client, "trinity").await.unwrap_err();
+    assert!(
+        err.to_string().contains("no ready pod to forward to"),
+        "{err}"
+    );
+    let log = finish(client, task).await;
+    assert_eq!(log.len(), 4, "{log:?}");
 }
 
 #[tokio::test]
@@ -246,40 +639,77 @@ async fn wait_returns_when_ready_and_times_out_when_not() {
     finish(client, task).await;
 }
 
-#[tokio::test]
-async fn prune_removes_only_what_left_the_values() {
-    let (client, task) = mock(|method, target| {
-        if *method == Method::DELETE {
+/// The ApplySet parent as the API returns it.
+fn parent(group_kinds: &str, tooling: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret",
+           "metadata": {"name": "applyset-trinity", "namespace": "trinity", "resourceVersion": "1",
+                        "labels": {applyset::ID_LABEL: applyset::id("trinity")},
+                        "annotations": {applyset::TOOLING_ANNOTATION: tooling,
+                                        applyset::GROUP_KINDS_ANNOTATION: group_kinds}}})
+}
+
+/// A cluster whose ApplySet records ConfigMap, Namespace, PersistentVolumeClaim and Secret, with
+/// members of those kinds; every other list (never expected) fails the test. Bodies are kept.
+fn pruned_cluster(
+    bodies: Bodies,
+) -> impl FnMut(&Method, &str, &[u8]) -> (u16, Value) + Send + 'static {
+    move |method, target, body| {
+        let path = target.split('?').next().unwrap();
+        bodies
+            .lock()
+            .unwrap()
+            .push((format!("{method} {path}"), body.to_vec()));
+        let ok = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"});
+        match *method {
+            Method::DELETE => return (200, ok),
+            Method::PATCH => return (200, parent("", "trinity-deploy/0.1.0")),
+            _ => {}
+        }
+        if path == "/api/v1/namespaces/trinity/secrets/applyset-trinity" {
             return (
                 200,
-                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+                parent(
+                    "ConfigMap,Namespace,PersistentVolumeClaim,Secret",
+                    "trinity-deploy/0.1.0",
+                ),
             );
         }
-        let path = target.split('?').next().unwrap();
-        assert!(
-            target.contains("labelSelector=trinity.io%2Fstack%3Dtrinity"),
-            "{target}"
+        let selector = format!(
+            "labelSelector=applyset.kubernetes.io%2Fpart-of%3D{}",
+            applyset::id("trinity")
         );
-        match path.rsplit('/').next().unwrap() {
-            "configmaps" => list(
+        assert!(target.contains(&selector), "{target}");
+        match path {
+            "/api/v1/namespaces" => {
+                list("Namespace", vec![object("v1", "Namespace", "trinity", "1")])
+            }
+            "/api/v1/namespaces/trinity/configmaps" => list(
                 "ConfigMap",
                 vec![
                     object("v1", "ConfigMap", "trinity-env", "1"),
                     object("v1", "ConfigMap", "old-dashboard", "1"),
                 ],
             ),
-            "secrets" => list(
+            "/api/v1/namespaces/trinity/secrets" => list(
                 "Secret",
                 vec![object("v1", "Secret", "trinity-postgres", "1")],
             ),
-            "persistentvolumeclaims" => list(
+            "/api/v1/namespaces/trinity/persistentvolumeclaims" => list(
                 "PersistentVolumeClaim",
-                vec![object("v1", "PersistentVolumeClaim", "backups", "1")],
+                vec![
+                    object("v1", "PersistentVolumeClaim", "backups", "1"),
+                    object("v1", "PersistentVolumeClaim", "data-postgres-0", "1"),
+                ],
             ),
-            "servicemonitors" | "prometheusrules" => status(404, "NotFound", "no such resource"),
-            _ => list("Any", vec![]),
+            _ => panic!("listed a group-kind the ApplySet does not record: {target}"),
         }
-    });
+    }
+}
+
+#[tokio::test]
+async fn prune_removes_only_what_left_the_values() {
+    let bodies = Bodies::default();
+    let (client, task) = mock_with_bodies(pruned_cluster(bodies.clone()));
     let plan = prune::prune(&client, "trinity", &shipped(), false, false)
         .await
         .unwrap();
@@ -293,32 +723,115 @@ async fn prune_removes_only_what_left_the_values() {
     let kept: Vec<String> = plan.keep.iter().map(|(l, _)| l.to_string()).collect();
     assert_eq!(
         kept,
-        ["Secret/trinity-postgres", "PersistentVolumeClaim/backups"]
+        ["PersistentVolumeClaim/backups", "Secret/trinity-postgres"]
     );
     let log = finish(client, task).await;
+    // Exactly the recorded group-kinds were listed.
+    let lists: Vec<&str> = log
+        .iter()
+        .filter(|l| l.contains("labelSelector="))
+        .map(|l| l.split('?').next().unwrap())
+        .collect();
+    assert_eq!(
+        lists,
+        [
+            "GET /api/v1/namespaces/trinity/configmaps",
+            "GET /api/v1/namespaces",
+            "GET /api/v1/namespaces/trinity/persistentvolumeclaims",
+            "GET /api/v1/namespaces/trinity/secrets",
+        ]
+    );
     let deletes: Vec<&String> = log.iter().filter(|l| l.starts_with("DELETE")).collect();
     assert_eq!(deletes.len(), 1, "{log:?}");
     assert!(
         deletes[0].starts_with("DELETE /api/v1/namespaces/trinity/configmaps/old-dashboard"),
         "{log:?}"
     );
+    // Afterwards the parent records what the render and the kept objects still use.
+    let bodies = bodies.lock().unwrap();
+    let (_, body) = bodies
+        .iter()
+        .find(|(l, _)| l == "PATCH /api/v1/namespaces/trinity/secrets/applyset-trinity")
+        .unwrap();
+    let body: Value = serde_json::from_slice(body).unwrap();
+    let kinds = body["metadata"]["annotations"][applyset::GROUP_KINDS_ANNOTATION]
+        .as_str()
+        .unwrap();
+    assert!(
+        kinds.contains("PersistentVolumeClaim,") && kinds.contains("Deployment.apps"),
+        "{kinds}"
+    );
+}
+
+#[tokio::test]
+async fn prune_include_data_deletes_claims_that_left_the_values_only() {
+    let (client, task) = mock_with_bodies(pruned_cluster(Bodies::default()));
+    let plan = prune::prune(&client, "trinity", &shipped(), false, true)
+        .await
+        .unwrap();
+    let deleted: Vec<String> = plan.delete.iter().map(ToString::to_string).collect();
+    // data-postgres-0 belongs to the postgres StatefulSet, still in the values.
+    assert_eq!(
+        deleted,
+        ["ConfigMap/old-dashboard", "PersistentVolumeClaim/backups"]
+    );
+    let kept: Vec<String> = plan.keep.iter().map(|(l, _)| l.to_string()).collect();
+    assert_eq!(kept, ["Secret/trinity-postgres"]);
+    let log = finish(client, task).await;
+    assert!(
+        log.iter()
+            .any(|l| l
+                .starts_with("DELETE /api/v1/namespaces/trinity/persistentvolumeclaims/backups")),
+        "{log:?}"
+    );
+
+    // The Namespace and generated Secrets stay protected even with --include-data.
+    let live = [
+        prune::LiveRef {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            name: "old-ns".into(),
+        },
+        prune::LiveRef {
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            name: "trinity-django".into(),
+        },
+    ];
+    let plan = prune::plan(&shipped(), &live, true);
+    assert!(plan.delete.is_empty(), "{plan:?}");
+    assert_eq!(plan.keep.len(), 2);
 }
 
 #[tokio::test]
 async fn prune_dry_run_deletes_nothing() {
-    let (client, task) = mock(|_, target| {
-        if target.starts_with("/api/v1/namespaces/trinity/configmaps?") {
-            list("ConfigMap", vec![object("v1", "ConfigMap", "old", "1")])
-        } else {
-            list("Any", vec![])
-        }
-    });
+    let (client, task) = mock_with_bodies(pruned_cluster(Bodies::default()));
     let plan = prune::prune(&client, "trinity", &shipped(), true, false)
         .await
         .unwrap();
     assert_eq!(plan.delete.len(), 1);
     let log = finish(client, task).await;
     assert!(log.iter().all(|l| l.starts_with("GET")), "{log:?}");
+}
+
+#[tokio::test]
+async fn prune_refuses_without_this_tools_applyset_parent() {
+    let (client, task) =
+        mock(|_, _| status(404, "NotFound", "secrets \"applyset-trinity\" not found"));
+    let err = prune::prune(&client, "trinity", &shipped(), false, true)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no ApplySet parent"), "{err}");
+    let log = finish(client, task).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+
+    let (client, task) = mock(|_, _| (200, parent("ConfigMap", "kubectl/v1.33")));
+    let err = prune::prune(&client, "trinity", &shipped(), false, true)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not trinity-deploy"), "{err}");
+    let log = finish(client, task).await;
+    assert_eq!(log.len(), 1, "{log:?}");
 }
 
 #[tokio::test]

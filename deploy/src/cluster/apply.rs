@@ -1,10 +1,12 @@
 //! Server-side apply (field manager `trinity-deploy`, conflicts forced like `kubectl apply
 //! --server-side --force-conflicts`), staged: namespace → generated secrets (only when absent) → config/storage →
-//! databases (wait) → migration Job (wait) → apps (wait) → proxy (wait) → optional parts (wait).
+//! databases (wait) → migration Job (wait) → apps → proxy → optional parts. The databases and the migration
+//! Job are always waited for, so web never rolls before its migration completed; `--wait` waits for the
+//! later stages too.
 
 use super::{
-    ClusterError, FIELD_MANAGER, api_for, apply_body, explain, is_not_found, object_id, secrets,
-    wait,
+    ClusterError, FIELD_MANAGER, api_for, apply_body, applyset, explain, is_not_found, object_id,
+    secrets, wait,
 };
 use crate::object::{Manifest, Object, Stage};
 use kube::api::{Patch, PatchParams};
@@ -35,7 +37,8 @@ impl fmt::Display for Change {
 /// Options of `apply`.
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
-    /// Wait for each stage's workloads before the next stage.
+    /// Also wait for the apps, proxy and optional stages (the databases and the migration Job are
+    /// always waited for before the next stage).
     pub wait: bool,
     /// Longest wait for one workload.
     pub timeout: Duration,
@@ -105,8 +108,20 @@ pub async fn apply_all(
                 };
                 report(format!("Secret/{name}: {what}"));
             }
+            // The ApplySet parent records every group-kind about to be applied (added to what it
+            // recorded before, so an interrupted apply leaves nothing prune cannot find).
+            let mut kinds = applyset::recorded(client, stack).await?.unwrap_or_default();
+            kinds.extend(applyset::group_kinds(manifests));
+            applyset::write(client, stack, &kinds).await?;
+            report(format!(
+                "Secret/{}: ApplySet parent ({} group-kinds)",
+                applyset::PARENT_NAME,
+                kinds.len()
+            ));
         }
-        if opts.wait {
+        // The databases and the migration Job are always waited for: web must not roll before its schema
+        // is migrated. `--wait` adds the later stages.
+        if opts.wait || matches!(stage, Stage::Databases | Stage::Migration) {
             for m in mine.iter().filter(|m| wait::is_workload(m)) {
                 wait::ready(client, m, opts.timeout, opts.poll).await?;
                 report(format!("{}: ready", object_id(m)));

@@ -2,6 +2,7 @@
 //! Everything takes a `kube::Client`, so tests drive it against tower-test's mock API.
 
 pub mod apply;
+pub mod applyset;
 pub mod destroy;
 pub mod diff;
 pub mod port_forward;
@@ -16,7 +17,8 @@ use serde_json::Value;
 
 /// Field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "trinity-deploy";
-/// Inventory label put on every applied object (value: the namespace); `prune` lists by it.
+/// Label put on every applied object (value: the namespace), for people selecting the stack with
+/// kubectl; `prune` goes by the ApplySet ([`applyset`]) instead.
 pub const STACK_LABEL: &str = "trinity.io/stack";
 
 /// A cluster operation failed.
@@ -70,18 +72,47 @@ pub fn api_for(client: &kube::Client, m: &Manifest) -> Api<DynamicObject> {
     }
 }
 
-/// The manifest as the JSON body of a server-side apply, with the inventory label added.
+/// The manifest as the JSON body of a server-side apply, with the stack label and the ApplySet
+/// `part-of` label added (also to StatefulSet volumeClaimTemplates, so their PVCs are members).
 pub fn apply_body(m: &Manifest, stack: &str) -> Result<Value, ClusterError> {
     let mut v = serde_json::to_value(&m.object).map_err(|source| ClusterError::Serialize {
         object: object_id(m),
         source,
     })?;
+    let id = applyset::id(stack);
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         let labels = meta
             .entry("labels")
             .or_insert_with(|| Value::Object(Default::default()));
         if let Some(labels) = labels.as_object_mut() {
             labels.insert(STACK_LABEL.to_owned(), Value::String(stack.to_owned()));
+            labels.insert(
+                applyset::PART_OF_LABEL.to_owned(),
+                Value::String(id.clone()),
+            );
+        }
+    }
+    let templates = v
+        .pointer_mut("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array_mut);
+    for t in templates.into_iter().flatten() {
+        let labels = t
+            .as_object_mut()
+            .map(|t| {
+                t.entry("metadata")
+                    .or_insert_with(|| Value::Object(Default::default()))
+            })
+            .and_then(Value::as_object_mut)
+            .map(|meta| {
+                meta.entry("labels")
+                    .or_insert_with(|| Value::Object(Default::default()))
+            })
+            .and_then(Value::as_object_mut);
+        if let Some(labels) = labels {
+            labels.insert(
+                applyset::PART_OF_LABEL.to_owned(),
+                Value::String(id.clone()),
+            );
         }
     }
     Ok(v)

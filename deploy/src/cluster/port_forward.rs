@@ -1,5 +1,7 @@
 //! `port-forward`: a local listener whose every connection is forwarded to port 80 of a ready
-//! trinity-proxy pod, chosen afresh per connection (so a replaced pod is picked up without a restart).
+//! trinity-proxy pod, chosen afresh per connection ([`PodChoice`]): the pod in use is kept while it is
+//! ready and not terminating, otherwise the next connection goes to another one (reported), so a
+//! replaced pod is picked up without a restart.
 //! Replaces the old exposure script; prints the URLs to share on the LAN.
 
 use super::{ClusterError, explain};
@@ -12,8 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 /// The proxy port forwarded to.
 pub const POD_PORT: u16 = 80;
 
-/// The first (by name) pod that is Ready and not terminating.
-pub fn pick_ready_pod(pods: &[Pod]) -> Option<String> {
+/// `prefer` when it is still Ready and not terminating, else the first (by name) pod that is.
+pub fn pick_ready_pod(pods: &[Pod], prefer: Option<&str>) -> Option<String> {
     let mut ready: Vec<&str> = pods
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -25,6 +27,9 @@ pub fn pick_ready_pod(pods: &[Pod]) -> Option<String> {
         })
         .filter_map(|p| p.metadata.name.as_deref())
         .collect();
+    if let Some(p) = prefer.filter(|p| ready.contains(p)) {
+        return Some(p.to_owned());
+    }
     ready.sort_unstable();
     ready.first().map(|s| (*s).to_owned())
 }
@@ -48,23 +53,41 @@ pub fn urls(bound: SocketAddr) -> Vec<String> {
     out
 }
 
-async fn ready_pod(client: &kube::Client, namespace: &str) -> Result<String, ClusterError> {
-    let pods = Api::<Pod>::namespaced(client.clone(), namespace)
-        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={PROXY_NAME}")))
-        .await
-        .map_err(|e| explain("trinity-proxy pods".to_owned(), e))?;
-    pick_ready_pod(&pods.items).ok_or_else(|| ClusterError::Rejected {
-        object: "Deployment/trinity-proxy".to_owned(),
-        message: "no ready pod to forward to".to_owned(),
-    })
+/// The pod connections go to, chosen again for every connection from a fresh pod list.
+#[derive(Debug, Default)]
+pub struct PodChoice {
+    current: Option<String>,
+}
+
+impl PodChoice {
+    /// The pod for the next connection, and whether it differs from the previous connection's.
+    pub async fn next(
+        &mut self,
+        client: &kube::Client,
+        namespace: &str,
+    ) -> Result<(String, bool), ClusterError> {
+        let pods = Api::<Pod>::namespaced(client.clone(), namespace)
+            .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={PROXY_NAME}")))
+            .await
+            .map_err(|e| explain("trinity-proxy pods".to_owned(), e))?;
+        let pod = pick_ready_pod(&pods.items, self.current.as_deref()).ok_or_else(|| {
+            ClusterError::Rejected {
+                object: "Deployment/trinity-proxy".to_owned(),
+                message: "no ready pod to forward to".to_owned(),
+            }
+        })?;
+        let changed = self.current.as_deref() != Some(pod.as_str());
+        self.current = Some(pod.clone());
+        Ok((pod, changed))
+    }
 }
 
 async fn forward(
     client: kube::Client,
     namespace: String,
+    pod: String,
     mut conn: TcpStream,
 ) -> Result<(), ClusterError> {
-    let pod = ready_pod(&client, &namespace).await?;
     let api = Api::<Pod>::namespaced(client, &namespace);
     let mut pf = api
         .portforward(&pod, &[POD_PORT])
@@ -88,7 +111,8 @@ pub async fn run(
     port: u16,
     report: impl Fn(String) + Send + Sync + 'static,
 ) -> Result<(), ClusterError> {
-    let pod = ready_pod(&client, namespace).await?;
+    let mut choice = PodChoice::default();
+    let (pod, _) = choice.next(&client, namespace).await?;
     let listener =
         TcpListener::bind((address, port))
             .await
@@ -113,9 +137,23 @@ pub async fn run(
                 continue;
             }
         };
+        let pod = match choice.next(&client, namespace).await {
+            Ok((pod, changed)) => {
+                if changed {
+                    report(format!(
+                        "trinity-proxy pod changed: now forwarding to {pod}"
+                    ));
+                }
+                pod
+            }
+            Err(e) => {
+                report(format!("forward failed: {e}"));
+                continue;
+            }
+        };
         let (client, ns, report) = (client.clone(), namespace.to_owned(), report.clone());
         tokio::spawn(async move {
-            if let Err(e) = forward(client, ns, conn).await {
+            if let Err(e) = forward(client, ns, pod, conn).await {
                 report(format!("forward failed: {e}"));
             }
         });
@@ -144,8 +182,11 @@ mod tests {
             pod("p-a", "True", true),
             pod("p-b", "False", false),
         ];
-        assert_eq!(pick_ready_pod(&pods).as_deref(), Some("p-c"));
-        assert_eq!(pick_ready_pod(&[pod("x", "False", false)]), None);
+        assert_eq!(pick_ready_pod(&pods, None).as_deref(), Some("p-c"));
+        assert_eq!(pick_ready_pod(&[pod("x", "False", false)], None), None);
+        let two = [pod("p-a", "True", false), pod("p-b", "True", false)];
+        assert_eq!(pick_ready_pod(&two, Some("p-b")).as_deref(), Some("p-b"));
+        assert_eq!(pick_ready_pod(&pods, Some("p-a")).as_deref(), Some("p-c"));
     }
 
     #[test]

@@ -1,32 +1,16 @@
-//! `prune`: deletes objects carrying this stack's inventory label ([`super::STACK_LABEL`]) that the
-//! current render no longer contains. Never PersistentVolumeClaims without `--include-data`, never the
-//! generated Secrets, never the Namespace (that is `destroy --purge`).
+//! `prune`: deletes members of this stack's ApplySet ([`super::applyset`]) that the current render no
+//! longer contains. Only the group-kinds recorded on the ApplySet parent are listed, by the
+//! `applyset.kubernetes.io/part-of` label. Never the generated Secrets or the Namespace (that is
+//! `destroy --purge`); PersistentVolumeClaims only with `--include-data` (the claims of a StatefulSet
+//! still in the values count as in the render).
 
-use super::{ClusterError, STACK_LABEL, api_resource, explain, is_not_found};
-use crate::object::Manifest;
+use super::applyset::{self, PART_OF_LABEL};
+use super::{ClusterError, api_resource, explain, is_not_found};
+use crate::object::{Manifest, Object};
 use crate::secrets;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 
-/// Every namespaced kind trinity-deploy renders or creates: what prune lists.
-pub const KINDS: [(&str, &str); 15] = [
-    ("v1", "ConfigMap"),
-    ("v1", "Secret"),
-    ("v1", "Service"),
-    ("v1", "ServiceAccount"),
-    ("v1", "PersistentVolumeClaim"),
-    ("apps/v1", "Deployment"),
-    ("apps/v1", "StatefulSet"),
-    ("batch/v1", "Job"),
-    ("batch/v1", "CronJob"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-    ("rbac.authorization.k8s.io/v1", "Role"),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    ("monitoring.coreos.com/v1", "ServiceMonitor"),
-    ("monitoring.coreos.com/v1", "PrometheusRule"),
-];
-
-/// A live object found by its inventory label.
+/// A live member of the ApplySet.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LiveRef {
     pub api_version: String,
@@ -48,6 +32,25 @@ pub struct Plan {
     pub keep: Vec<(LiveRef, &'static str)>,
 }
 
+/// Whether `pvc` is a claim of a rendered StatefulSet, so still in use (`<template>-<statefulset>-<ordinal>`).
+fn claim_of_rendered_stateful_set(rendered: &[Manifest], pvc: &str) -> bool {
+    rendered.iter().any(|m| {
+        let Object::StatefulSet(s) = &m.object else {
+            return false;
+        };
+        let templates = s
+            .spec
+            .iter()
+            .flat_map(|spec| spec.volume_claim_templates.iter().flatten());
+        templates
+            .filter_map(|t| t.metadata.name.as_deref())
+            .any(|t| {
+                pvc.strip_prefix(&format!("{t}-{}-", m.object.name()))
+                    .is_some_and(|ordinal| ordinal.parse::<u32>().is_ok())
+            })
+    })
+}
+
 /// Pure planning: which live objects left the render, and which of those are protected.
 pub fn plan(rendered: &[Manifest], live: &[LiveRef], include_data: bool) -> Plan {
     let mut p = Plan::default();
@@ -56,11 +59,15 @@ pub fn plan(rendered: &[Manifest], live: &[LiveRef], include_data: bool) -> Plan
             m.object.kind() == l.kind
                 && m.object.name() == l.name
                 && m.object.api_version() == l.api_version
-        });
+        }) || (l.kind == "PersistentVolumeClaim"
+            && claim_of_rendered_stateful_set(rendered, &l.name));
         if wanted {
             continue;
         }
-        if l.kind == "Secret" && secrets::ALL.iter().any(|s| s.name == l.name) {
+        if l.kind == "Namespace" {
+            p.keep
+                .push((l.clone(), "the namespace: use destroy --purge"));
+        } else if l.kind == "Secret" && secrets::ALL.iter().any(|s| s.name == l.name) {
             p.keep.push((l.clone(), "generated Secret"));
         } else if l.kind == "PersistentVolumeClaim" && !include_data {
             p.keep
@@ -73,17 +80,37 @@ pub fn plan(rendered: &[Manifest], live: &[LiveRef], include_data: bool) -> Plan
     p
 }
 
-/// Lists this stack's live objects of every [`KINDS`] kind (kinds whose CRD is absent are skipped).
+/// Lists the ApplySet's live members of every recorded group-kind (kinds whose CRD is absent are
+/// skipped); also returns the recorded group-kinds. Fails when there is no parent (nothing was
+/// applied, or it was applied before the ApplySet existed: `apply` once records it).
 pub async fn list_live(
     client: &kube::Client,
     namespace: &str,
-    stack: &str,
-) -> Result<Vec<LiveRef>, ClusterError> {
+) -> Result<(Vec<LiveRef>, Vec<String>), ClusterError> {
+    let parent = format!("Secret/{}", applyset::PARENT_NAME);
+    let Some(recorded) = applyset::recorded(client, namespace).await? else {
+        return Err(ClusterError::Rejected {
+            object: parent,
+            message: format!(
+                "no ApplySet parent in namespace {namespace}: prune deletes only what `apply` recorded; run apply first"
+            ),
+        });
+    };
     let mut out = Vec::new();
-    let lp = ListParams::default().labels(&format!("{STACK_LABEL}={stack}"));
-    for (api_version, kind) in KINDS {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), namespace, &api_resource(api_version, kind));
+    let lp = ListParams::default().labels(&format!("{PART_OF_LABEL}={}", applyset::id(namespace)));
+    for gk in &recorded {
+        let Some((api_version, kind)) = applyset::resolve(gk) else {
+            return Err(ClusterError::Rejected {
+                object: parent,
+                message: format!("records group-kind {gk}, which trinity-deploy does not know"),
+            });
+        };
+        let ar = api_resource(api_version, kind);
+        let api: Api<DynamicObject> = if kind == "Namespace" {
+            Api::all_with(client.clone(), &ar)
+        } else {
+            Api::namespaced_with(client.clone(), namespace, &ar)
+        };
         let list = match api.list(&lp).await {
             Ok(l) => l,
             Err(e) if is_not_found(&e) => continue,
@@ -97,10 +124,11 @@ pub async fn list_live(
             })
         }));
     }
-    Ok(out)
+    Ok((out, recorded.into_iter().collect()))
 }
 
-/// Plans and (unless `dry_run`) deletes; returns the plan.
+/// Plans and (unless `dry_run`) deletes, then records on the parent only the group-kinds still in
+/// use; returns the plan.
 pub async fn prune(
     client: &kube::Client,
     namespace: &str,
@@ -108,21 +136,29 @@ pub async fn prune(
     dry_run: bool,
     include_data: bool,
 ) -> Result<Plan, ClusterError> {
-    let live = list_live(client, namespace, namespace).await?;
+    let (live, _) = list_live(client, namespace).await?;
     let p = plan(rendered, &live, include_data);
-    if !dry_run {
-        for l in &p.delete {
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                client.clone(),
-                namespace,
-                &api_resource(&l.api_version, &l.kind),
-            );
-            match api.delete(&l.name, &DeleteParams::background()).await {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(explain(l.to_string(), e)),
-            }
+    if dry_run {
+        return Ok(p);
+    }
+    for l in &p.delete {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            namespace,
+            &api_resource(&l.api_version, &l.kind),
+        );
+        match api.delete(&l.name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(explain(l.to_string(), e)),
         }
     }
+    let mut kinds = applyset::group_kinds(rendered);
+    kinds.extend(
+        p.keep
+            .iter()
+            .map(|(l, _)| applyset::group_kind(&l.api_version, &l.kind)),
+    );
+    applyset::write(client, namespace, &kinds).await?;
     Ok(p)
 }

@@ -2,7 +2,7 @@
 //! absent (a create that answers 409 keeps the existing Secret); `rotate` replaces one explicitly.
 //! Values are random, never printed or logged.
 
-use super::{ClusterError, FIELD_MANAGER, STACK_LABEL, explain};
+use super::{ClusterError, FIELD_MANAGER, STACK_LABEL, applyset, explain};
 use crate::secrets::{ALL, GeneratedSecret};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -38,10 +38,10 @@ pub fn generate(s: GeneratedSecret, namespace: &str) -> Result<Secret, ClusterEr
         metadata: ObjectMeta {
             name: Some(s.name.to_owned()),
             namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([(
-                STACK_LABEL.to_owned(),
-                namespace.to_owned(),
-            )])),
+            labels: Some(BTreeMap::from([
+                (STACK_LABEL.to_owned(), namespace.to_owned()),
+                (applyset::PART_OF_LABEL.to_owned(), applyset::id(namespace)),
+            ])),
             ..ObjectMeta::default()
         },
         type_: Some("Opaque".to_owned()),

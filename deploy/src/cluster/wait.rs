@@ -4,7 +4,7 @@
 use super::{ClusterError, explain, object_id};
 use crate::object::{Manifest, Object};
 use crate::readiness::{self, Readiness};
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
@@ -67,7 +67,61 @@ fn pod_selector(m: &Manifest) -> Option<String> {
     )
 }
 
-/// The workload's pods stuck in CrashLoopBackOff and the like, with their recent Events.
+/// The pod label that marks the workload's current revision and its value: a Deployment's newest
+/// ReplicaSet's `pod-template-hash`, a StatefulSet's `controller-revision-hash` = `status.updateRevision`.
+/// None (every pod counts) for Jobs and while the revision is not known yet.
+async fn current_revision(
+    client: &kube::Client,
+    m: &Manifest,
+    selector: &str,
+) -> Result<Option<(&'static str, String)>, ClusterError> {
+    let ns = m.object.metadata().namespace.clone().unwrap_or_default();
+    let name = m.object.name();
+    let err = |e| explain(object_id(m), e);
+    Ok(match &m.object {
+        Object::Deployment(_) => {
+            let sets = Api::<ReplicaSet>::namespaced(client.clone(), &ns)
+                .list(&ListParams::default().labels(selector))
+                .await
+                .map_err(err)?;
+            let revision = |rs: &ReplicaSet| {
+                rs.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+                    .and_then(|r| r.parse::<u64>().ok())
+            };
+            sets.items
+                .iter()
+                .filter(|rs| {
+                    rs.metadata.owner_references.iter().flatten().any(|o| {
+                        o.kind == "Deployment" && o.name == name && o.controller == Some(true)
+                    })
+                })
+                .filter(|rs| revision(rs).is_some())
+                .max_by_key(|rs| revision(rs))
+                .and_then(|rs| {
+                    rs.metadata
+                        .labels
+                        .as_ref()?
+                        .get("pod-template-hash")
+                        .cloned()
+                })
+                .map(|hash| ("pod-template-hash", hash))
+        }
+        Object::StatefulSet(_) => Api::<StatefulSet>::namespaced(client.clone(), &ns)
+            .get(name)
+            .await
+            .map_err(err)?
+            .status
+            .and_then(|s| s.update_revision)
+            .map(|rev| ("controller-revision-hash", rev)),
+        _ => None,
+    })
+}
+
+/// The workload's current-revision pods stuck in CrashLoopBackOff and the like, with their recent
+/// Events. Pods of an older revision are left out: a rollout replacing crash-looping pods is not stuck.
 async fn stuck(
     client: &kube::Client,
     m: &Manifest,
@@ -76,16 +130,21 @@ async fn stuck(
         return Ok(None);
     };
     let ns = m.object.metadata().namespace.clone().unwrap_or_default();
-    let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+    let revision = current_revision(client, m, &selector).await?;
+    let mut pods = Api::<Pod>::namespaced(client.clone(), &ns)
         .list(&ListParams::default().labels(&selector))
         .await
-        .map_err(|e| explain(object_id(m), e))?;
-    let stuck = readiness::stuck_containers(&pods.items);
+        .map_err(|e| explain(object_id(m), e))?
+        .items;
+    if let Some((label, value)) = &revision {
+        pods.retain(|p| p.metadata.labels.as_ref().and_then(|l| l.get(*label)) == Some(value));
+    }
+    let stuck = readiness::stuck_containers(&pods);
     if stuck.is_empty() {
         return Ok(None);
     }
     let mut events = String::new();
-    for pod in pods.items.iter().filter_map(|p| p.metadata.name.as_deref()) {
+    for pod in pods.iter().filter_map(|p| p.metadata.name.as_deref()) {
         if !stuck.iter().any(|s| s.starts_with(&format!("{pod}/"))) {
             continue;
         }

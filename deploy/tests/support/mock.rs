@@ -9,6 +9,13 @@ use serde_json::{Value, json};
 pub fn mock(
     mut handler: impl FnMut(&Method, &str) -> (u16, Value) + Send + 'static,
 ) -> (kube::Client, tokio::task::JoinHandle<Vec<String>>) {
+    mock_with_bodies(move |method, target, _| handler(method, target))
+}
+
+/// Like [`mock`], with the request body passed to the handler.
+pub fn mock_with_bodies(
+    mut handler: impl FnMut(&Method, &str, &[u8]) -> (u16, Value) + Send + 'static,
+) -> (kube::Client, tokio::task::JoinHandle<Vec<String>>) {
     let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let task = tokio::spawn(async move {
         let mut log = Vec::new();
@@ -18,8 +25,10 @@ pub fn mock(
                 .path_and_query()
                 .map(|p| p.to_string())
                 .unwrap_or_default();
-            let (code, body) = handler(req.method(), &target);
-            log.push(format!("{} {target}", req.method()));
+            let method = req.method().clone();
+            let sent = req.into_body().collect_bytes().await.unwrap();
+            let (code, body) = handler(&method, &target, &sent);
+            log.push(format!("{method} {target}"));
             let resp = Response::builder()
                 .status(code)
                 .header("content-type", "application/json")
