@@ -105,12 +105,12 @@ pub async fn list_live(
                 message: format!("records group-kind {gk}, which trinity-deploy does not know"),
             });
         };
-        let ar = api_resource(api_version, kind);
-        let api: Api<DynamicObject> = if kind == "Namespace" {
-            Api::all_with(client.clone(), &ar)
-        } else {
-            Api::namespaced_with(client.clone(), namespace, &ar)
-        };
+        // The Namespace is never pruned: not listed (which would need cluster-wide list rights).
+        if kind == "Namespace" {
+            continue;
+        }
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), namespace, &api_resource(api_version, kind));
         let list = match api.list(&lp).await {
             Ok(l) => l,
             Err(e) if is_not_found(&e) => continue,
