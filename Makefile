@@ -48,14 +48,14 @@ check-deploy:
 
 ## Benchmarks: figures, never pass/fail. Criterion micro-benchmarks of the hot path, then the load
 ## harness (trinity-proxy vs nginx vs HAProxy; installs nginx, haproxy, wrk) -> benches/RESULTS.md.
-## Options for benches/load/run.py go in BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5 --perf".
+## Options for benches/load/run.py go in BENCH_ARGS, e.g. BENCH_ARGS="--perf --wait-quiet 600".
 BENCH_TARGET_DIR = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 BENCH_ARGS ?=
 .PHONY: bench bench-check
 bench: deps
 	$(CARGO) bench -p trinity-benches -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) build --release -p trinity-proxy
-	python3 benches/load/run.py --trinity $(BENCH_TARGET_DIR)/release/trinity-proxy \
+	python3 benches/load/run.py --trinity $(BENCH_TARGET_DIR)/release/trinity-proxy --health \
 		--criterion-dir $(BENCH_TARGET_DIR)/criterion $(BENCH_ARGS)
 
 ## Compiles the benchmarks without running them (for CI).
