@@ -16,6 +16,19 @@ fn pool_with(n: usize, lb: LoadBalancing) -> Pool {
     Pool::new(&cfg, &Metrics::new().unwrap(), None)
 }
 
+/// A TCP check under which new endpoints wait for their first probe.
+fn tcp_check_pending_first_probe() -> crate::config::HealthCheckConfig {
+    crate::config::HealthCheckConfig {
+        probe: crate::config::Probe::Tcp,
+        interval: std::time::Duration::from_secs(1),
+        timeout: std::time::Duration::from_secs(1),
+        healthy_threshold: 1,
+        unhealthy_threshold: 1,
+        require_first_check: true,
+        skip_when_traffic_healthy: false,
+    }
+}
+
 fn pick(p: &Pool, tried: &[SocketAddr], key: Option<u64>) -> Option<SocketAddr> {
     p.select(tried, key).map(|s| s.guard.endpoint().addr)
 }
@@ -93,15 +106,7 @@ fn hash_is_sticky_and_moves_about_one_nth_of_keys() {
 #[test]
 fn panic_mode_when_nothing_is_eligible() {
     let mut cfg = UpstreamConfig::with_endpoints("web", addrs(2));
-    cfg.health_check = Some(crate::config::HealthCheckConfig {
-        probe: crate::config::Probe::Tcp,
-        interval: std::time::Duration::from_secs(1),
-        timeout: std::time::Duration::from_secs(1),
-        healthy_threshold: 1,
-        unhealthy_threshold: 1,
-        require_first_check: true,
-        skip_when_traffic_healthy: false,
-    });
+    cfg.health_check = Some(tcp_check_pending_first_probe());
     let p = Pool::new(&cfg, &Metrics::new().unwrap(), None);
     let s = p.select(&[], None).unwrap();
     assert!(s.panic);
@@ -260,15 +265,7 @@ fn reload_of_a_discovered_upstream_keeps_members_and_terminating_flags() {
 fn removing_the_health_check_forgets_unhealthy_verdicts() {
     let metrics = Metrics::new().unwrap();
     let mut cfg = UpstreamConfig::with_endpoints("web", addrs(1));
-    cfg.health_check = Some(crate::config::HealthCheckConfig {
-        probe: crate::config::Probe::Tcp,
-        interval: std::time::Duration::from_secs(1),
-        timeout: std::time::Duration::from_secs(1),
-        healthy_threshold: 1,
-        unhealthy_threshold: 1,
-        require_first_check: true,
-        skip_when_traffic_healthy: false,
-    });
+    cfg.health_check = Some(tcp_check_pending_first_probe());
     let old = Pool::new(&cfg, &metrics, None);
     assert!(!ep(&old, 0).eligible(), "pending its first probe");
     cfg.health_check = None;
