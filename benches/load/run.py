@@ -116,8 +116,9 @@ def main():
     ap.add_argument("--wait-quiet", type=int, default=0, metavar="SECONDS",
                     help="first wait up to SECONDS for the 1-minute load average to fall below 1")
     ap.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VAL[,KEY=VAL]",
-                    help="one more trinity-proxy in the load rounds, with extra environment variables — to "
-                         "measure a lever, e.g. 'trim:GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864'")
+                    help="one more trinity-proxy in the load rounds and idle scenario, with extra environment variables "
+                         "(BIN=PATH: another binary) — to measure a lever, e.g. "
+                         "'trim:GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864'")
     ap.add_argument("--from-json", metavar="FILE",
                     help="measure nothing: rewrite --out from a saved RESULTS.json (e.g. with new --criterion-dir)")
     ap.add_argument("--keep-workdir", action="store_true")
@@ -162,12 +163,14 @@ def main():
             label, _, envs = spec.partition(":")
             name = f"trinity-proxy {label}"
             env = dict(kv.split("=", 1) for kv in envs.split(",") if "=" in kv)
+            # BIN=PATH: another trinity-proxy binary (e.g. another allocator) instead of --trinity.
+            binary = os.path.abspath(env.pop("BIN", args.trinity))
             ports[name] = 18100 + 2 * i
-            proxies[name] = servers.start_trinity(args.trinity, workdir, f"variant-{i}", ports[name],
+            proxies[name] = servers.start_trinity(binary, workdir, f"variant-{i}", ports[name],
                                                   ports[name] + 1, [PORTS["backend"]], env=env,
                                                   health=args.health)
             procs.append(proxies[name])
-            results.setdefault("variants", {})[name] = env
+            results.setdefault("variants", {})[name] = dict(env, **({"BIN": binary} if binary != args.trinity else {}))
 
         for body, path in BODIES:
             for rnd in range(1, args.rounds + 1):
@@ -186,10 +189,10 @@ def main():
             results["perf"] = perf_profile(proxies["trinity-proxy"], args, workdir)
 
         for count in idle_counts:
-            for name in PROXIES:
+            for name in proxies:
                 # HAProxy stops accepting at maxconn: hold fewer rather than hang on its backlog.
                 n = min(count, haproxy_maxconn(nofile) - 50) if name == "haproxy" else count
-                r = measure.idle_connections(proxies[name], PORTS[name], n)
+                r = measure.idle_connections(proxies[name], ports[name], n)
                 r["proxy"] = name
                 print(f"idle {count} {name}: RSS {r['rss_before_kib']} -> {r['rss_held_kib']} -> "
                       f"{r['rss_after_kib']} KiB, failed {r['failed']}", flush=True)

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod discovery;
+pub mod downstream;
 pub mod headers;
 pub mod health;
 pub mod metrics;

@@ -8,6 +8,7 @@
 
 use crate::admin;
 use crate::config::Config;
+use crate::downstream::{DEFAULT_WRITE_BUFFER, Downstream};
 use crate::proxy::TrinityProxy;
 use crate::reload::{self, Reloader};
 use crate::state::State;
@@ -232,6 +233,11 @@ async fn accept_loop(
     connections: Arc<Connections>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Benchmark knob (benches/load/run.py --variant): 0 turns write coalescing off.
+    let write_buffer = std::env::var("TRINITY_DOWNSTREAM_WRITE_BUFFER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_WRITE_BUFFER);
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -260,6 +266,7 @@ async fn accept_loop(
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _guard = guard;
+            let stream = Downstream::new(stream, write_buffer);
             app.process_new(Box::new(stream), &shutdown).await;
         });
     }
