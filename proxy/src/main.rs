@@ -9,6 +9,12 @@ use trinity_proxy::config::Config;
 use trinity_proxy::server::{Options, Server};
 use trinity_proxy::{demo, telemetry};
 
+/// mimalloc instead of glibc malloc: glibc trimmed the heap after every 64 KiB body and faulted
+/// the pages back in on the next request (~15 page faults per request); mimalloc keeps them and
+/// is faster on the many small per-request allocations. Figures: benches/RESULTS.md, notes.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "trinity-proxy",
