@@ -124,10 +124,12 @@ impl AsyncWrite for Downstream {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            if n >= pending {
+            if n > pending {
                 this.consumed(pending);
                 return Poll::Ready(Ok(n - pending));
             }
+            // Only buffered bytes went out (perhaps all of them): never report Ok(0) for `data`,
+            // which `write_all` would take for a closed connection.
             this.consumed(n);
         }
         if data.len() < this.capacity {
@@ -183,6 +185,9 @@ impl Drop for Downstream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 #[async_trait]
 impl Shutdown for Downstream {

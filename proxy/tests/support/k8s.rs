@@ -87,9 +87,10 @@ impl ApiFixture {
             "ADDED"
         };
         g.slices.insert(name, slice.clone());
-        let _ = self
-            .events
-            .send((g.rv, json!({ "type": kind, "object": slice })));
+        let event = json!({ "type": kind, "object": slice });
+        let rv = g.rv;
+        g.log.push((rv, event.clone()));
+        let _ = self.events.send((g.rv, event));
     }
 
     pub fn delete(&self, name: &str) {
@@ -97,9 +98,10 @@ impl ApiFixture {
         g.rv += 1;
         if let Some(mut slice) = g.slices.remove(name) {
             slice["metadata"]["resourceVersion"] = json!(g.rv.to_string());
-            let _ = self
-                .events
-                .send((g.rv, json!({ "type": "DELETED", "object": slice })));
+            let event = json!({ "type": "DELETED", "object": slice });
+            let rv = g.rv;
+            g.log.push((rv, event.clone()));
+            let _ = self.events.send((g.rv, event));
         }
     }
 
