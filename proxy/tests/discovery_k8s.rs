@@ -66,18 +66,14 @@ async fn ready_not_ready_terminating_removed_and_relist_after_410() {
     let a1: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let a2: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
 
+    // The Service's slice, with (ip, ready, serving, terminating) endpoints.
+    let web_a =
+        |eps: &[(&str, bool, bool, bool)]| slice("web-a", "trinity", "web", "http", port, eps);
     let api = ApiFixture::start().await;
-    api.apply(slice(
-        "web-a",
-        "trinity",
-        "web",
-        "http",
-        port,
-        &[
-            ("127.0.0.1", true, true, false),
-            ("127.0.0.2", false, false, false),
-        ],
-    ));
+    api.apply(web_a(&[
+        ("127.0.0.1", true, true, false),
+        ("127.0.0.2", false, false, false),
+    ]));
     // Another Service's slice in the namespace never leaks in.
     api.apply(slice(
         "other-a",
@@ -97,31 +93,17 @@ async fn ready_not_ready_terminating_removed_and_relist_after_410() {
     assert_eq!(c.get(&proxy.url("/x")).await.json()["upstream"], "one");
 
     // The not-ready endpoint becomes ready.
-    api.apply(slice(
-        "web-a",
-        "trinity",
-        "web",
-        "http",
-        port,
-        &[
-            ("127.0.0.1", true, true, false),
-            ("127.0.0.2", true, true, false),
-        ],
-    ));
+    api.apply(web_a(&[
+        ("127.0.0.1", true, true, false),
+        ("127.0.0.2", true, true, false),
+    ]));
     wait_members(&proxy, (&[a1, a2], &[])).await;
 
     // A rolling update: the first pod is terminating but still serving.
-    api.apply(slice(
-        "web-a",
-        "trinity",
-        "web",
-        "http",
-        port,
-        &[
-            ("127.0.0.1", false, true, true),
-            ("127.0.0.2", true, true, false),
-        ],
-    ));
+    api.apply(web_a(&[
+        ("127.0.0.1", false, true, true),
+        ("127.0.0.2", true, true, false),
+    ]));
     wait_members(&proxy, (&[a1, a2], &[a1])).await;
     let before = one.hits();
     for _ in 0..10 {
@@ -134,33 +116,19 @@ async fn ready_not_ready_terminating_removed_and_relist_after_410() {
     assert_eq!(one.hits(), before);
 
     // It stopped serving: gone from the pool.
-    api.apply(slice(
-        "web-a",
-        "trinity",
-        "web",
-        "http",
-        port,
-        &[
-            ("127.0.0.1", false, false, true),
-            ("127.0.0.2", true, true, false),
-        ],
-    ));
+    api.apply(web_a(&[
+        ("127.0.0.1", false, false, true),
+        ("127.0.0.2", true, true, false),
+    ]));
     wait_members(&proxy, (&[a2], &[])).await;
 
     // History compacted: the watch gets 410 Gone and the watcher lists again, seeing a change
     // that no watch event carried.
     let lists = api.lists();
-    api.apply_silently(slice(
-        "web-a",
-        "trinity",
-        "web",
-        "http",
-        port,
-        &[
-            ("127.0.0.1", true, true, false),
-            ("127.0.0.2", true, true, false),
-        ],
-    ));
+    api.apply_silently(web_a(&[
+        ("127.0.0.1", true, true, false),
+        ("127.0.0.2", true, true, false),
+    ]));
     api.expire();
     wait_members(&proxy, (&[a1, a2], &[])).await;
     assert!(api.lists() > lists, "the watcher listed again");
