@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod downstream;
 pub mod headers;
 pub mod health;
+mod keepalive;
 pub mod metrics;
 pub mod path;
 pub mod proxy;

@@ -9,6 +9,7 @@
 use crate::admin;
 use crate::config::Config;
 use crate::downstream::{DEFAULT_WRITE_BUFFER, Downstream};
+use crate::keepalive;
 use crate::proxy::TrinityProxy;
 use crate::reload::{self, Reloader};
 use crate::state::State;
@@ -58,7 +59,7 @@ struct Connections {
     idle: Notify,
 }
 
-struct ConnectionGuard {
+pub(crate) struct ConnectionGuard {
     connections: Arc<Connections>,
     gauge: prometheus::IntGauge,
 }
@@ -264,10 +265,7 @@ async fn accept_loop(
         };
         let app = app.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
-            let stream = Downstream::new(stream, write_buffer);
-            app.process_new(Box::new(stream), &shutdown).await;
-        });
+        let stream = Box::new(Downstream::new(stream, write_buffer));
+        tokio::spawn(keepalive::serve_first(app, stream, shutdown, guard));
     }
 }

@@ -54,8 +54,13 @@ impl Balancer {
                     .find(|i| candidate(*i))
             }
             (Kind::LeastRequest, _) if n > 1 => {
+                // Two *distinct* random candidates (when there are two): with a small pool, drawing
+                // the same one twice would ignore load a quarter of the time or more.
                 let a = first_from(n, fastrand::usize(..n), &candidate)?;
-                let b = first_from(n, fastrand::usize(..n), &candidate).unwrap_or(a);
+                let b = first_from(n, a + 1 + fastrand::usize(..n - 1), &|i| {
+                    i != a && candidate(i)
+                })
+                .unwrap_or(a);
                 Some(if endpoints[b].in_flight() < endpoints[a].in_flight() {
                     b
                 } else {
