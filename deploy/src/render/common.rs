@@ -312,6 +312,23 @@ pub fn deployment(v: &Values, app: &str, tier: Tier, replicas: i32, pod: PodSpec
 }
 
 /// A named TCP container port.
+/// A ReadWriteOnce claim of `size` in the configured storage class.
+pub fn claim_spec(v: &Values, size: &str) -> k8s_openapi::api::core::v1::PersistentVolumeClaimSpec {
+    use k8s_openapi::api::core::v1::{PersistentVolumeClaimSpec, VolumeResourceRequirements};
+    PersistentVolumeClaimSpec {
+        access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+        storage_class_name: v.storage.storage_class.clone(),
+        resources: Some(VolumeResourceRequirements {
+            requests: Some(BTreeMap::from([(
+                "storage".to_owned(),
+                Quantity(size.to_owned()),
+            )])),
+            ..VolumeResourceRequirements::default()
+        }),
+        ..PersistentVolumeClaimSpec::default()
+    }
+}
+
 pub fn container_port(name: &str, port: i32) -> k8s_openapi::api::core::v1::ContainerPort {
     k8s_openapi::api::core::v1::ContainerPort {
         name: Some(name.to_owned()),

@@ -2,21 +2,18 @@
 //! probes, non-root pods, and their Services.
 
 use super::common::{
-    Port, Tier, Timing, container, env, http_probe, labels, meta, node_port, pod_security,
-    secret_env, selector, service, shell_probe, tcp_probe,
+    Port, Tier, Timing, claim_spec, container, env, http_probe, labels, meta, node_port,
+    pod_security, secret_env, selector, service, shell_probe, tcp_probe,
 };
 use crate::object::{Component, Manifest};
 use crate::secrets;
 use crate::values::{Component as Image, Quantity, Values};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    Container, ContainerPort, EmptyDirVolumeSource, PersistentVolumeClaim, PodSpec,
+    PodTemplateSpec, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use std::collections::BTreeMap;
 
 /// The four databases' objects.
 pub fn render(v: &Values) -> Vec<Manifest> {
@@ -76,18 +73,7 @@ fn stateful_set(
             labels: Some(labels(app, Tier::Db)),
             ..ObjectMeta::default()
         },
-        spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
-            storage_class_name: v.storage.storage_class.clone(),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_owned(),
-                    K8sQuantity(size.0.clone()),
-                )])),
-                ..VolumeResourceRequirements::default()
-            }),
-            ..PersistentVolumeClaimSpec::default()
-        }),
+        spec: Some(claim_spec(v, &size.0)),
         ..PersistentVolumeClaim::default()
     };
     StatefulSet {

@@ -3,8 +3,8 @@
 
 use super::apps::APP_ENV;
 use super::common::{
-    Tier, Timing, container, container_port, deployment, env, env_from_config, http_probe, labels,
-    meta, pod_security, secret_env, selector, stack_labels,
+    Tier, Timing, claim_spec, container, container_port, deployment, env, env_from_config,
+    http_probe, labels, meta, pod_security, secret_env, selector, stack_labels,
 };
 use super::proxy::{METRICS_SERVICE, NAME as PROXY};
 use crate::object::{Component, CustomObject, Manifest, Object};
@@ -12,11 +12,9 @@ use crate::secrets;
 use crate::values::{Component as Image, Values};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    ConfigMap, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
     PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Volume, VolumeMount,
-    VolumeResourceRequirements,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -159,18 +157,7 @@ const BACKUP_UID: i64 = 1000;
 fn backups(v: &Values) -> Vec<Object> {
     let claim = PersistentVolumeClaim {
         metadata: meta(v, "backups", labels("backups", Tier::App)),
-        spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
-            storage_class_name: v.storage.storage_class.clone(),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_owned(),
-                    Quantity(v.storage.backups.0.clone()),
-                )])),
-                ..VolumeResourceRequirements::default()
-            }),
-            ..PersistentVolumeClaimSpec::default()
-        }),
+        spec: Some(claim_spec(v, &v.storage.backups.0)),
         ..PersistentVolumeClaim::default()
     };
     let keep = v.backups.retention_days;
