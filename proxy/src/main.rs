@@ -69,15 +69,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let Some(path) = cli.config else {
         anyhow::bail!("--config FILE is required");
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{}: cannot read file: {e}", path.display());
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let config = match Config::parse(&text, &path.display().to_string()) {
-        Ok(c) => c,
+    let (config, text) = match Config::load(&path) {
+        Ok(loaded) => loaded,
         Err(errors) => {
             eprintln!("{errors}");
             return Ok(ExitCode::FAILURE);

@@ -235,8 +235,9 @@ impl Default for OutlierConfig {
 }
 
 impl Config {
-    /// Reads and validates a config file.
-    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+    /// Reads and validates a config file; also returns the text it was parsed from (reloads
+    /// compare against it).
+    pub fn load(path: &Path) -> Result<(Self, String), ConfigErrors> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors::single(ConfigError {
@@ -246,7 +247,7 @@ impl Config {
                 problem: format!("cannot read file: {e}"),
             })
         })?;
-        Self::parse(&text, &origin)
+        Ok((Self::parse(&text, &origin)?, text))
     }
 
     /// Validates config text; `origin` names it in errors (usually the file path).

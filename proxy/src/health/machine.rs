@@ -232,6 +232,11 @@ mod tests {
         }
     }
 
+    /// The active transition of one probe result, now.
+    fn active(m: &mut Machine, passed: bool) -> Option<Transition> {
+        m.probe(passed, &hc(), Instant::now())[0]
+    }
+
     fn od() -> OutlierConfig {
         OutlierConfig {
             consecutive_failures: 3,
@@ -244,31 +249,21 @@ mod tests {
     fn rise_and_fall_need_consecutive_results() {
         let mut m = Machine::new(false);
         assert!(m.eligible());
-        assert_eq!(m.probe(false, &hc(), Instant::now())[0], None);
-        assert_eq!(m.probe(false, &hc(), Instant::now())[0], None);
-        assert_eq!(
-            m.probe(true, &hc(), Instant::now())[0],
-            None,
-            "a pass resets the fall count"
-        );
-        assert_eq!(m.probe(false, &hc(), Instant::now())[0], None);
-        assert_eq!(m.probe(false, &hc(), Instant::now())[0], None);
-        assert_eq!(
-            m.probe(false, &hc(), Instant::now())[0],
-            Some(Transition::BecameUnhealthy)
-        );
+        assert_eq!(active(&mut m, false), None);
+        assert_eq!(active(&mut m, false), None);
+        assert_eq!(active(&mut m, true), None, "a pass resets the fall count");
+        assert_eq!(active(&mut m, false), None);
+        assert_eq!(active(&mut m, false), None);
+        assert_eq!(active(&mut m, false), Some(Transition::BecameUnhealthy));
         assert!(!m.eligible());
-        assert_eq!(m.probe(true, &hc(), Instant::now())[0], None);
+        assert_eq!(active(&mut m, true), None);
         assert_eq!(
-            m.probe(false, &hc(), Instant::now())[0],
+            active(&mut m, false),
             None,
             "a failure resets the rise count"
         );
-        assert_eq!(m.probe(true, &hc(), Instant::now())[0], None);
-        assert_eq!(
-            m.probe(true, &hc(), Instant::now())[0],
-            Some(Transition::BecameHealthy)
-        );
+        assert_eq!(active(&mut m, true), None);
+        assert_eq!(active(&mut m, true), Some(Transition::BecameHealthy));
         assert!(m.eligible());
     }
 
@@ -276,21 +271,12 @@ mod tests {
     fn require_first_check_waits_for_the_first_probe() {
         let mut m = Machine::new(true);
         assert!(!m.eligible());
-        assert_eq!(
-            m.probe(true, &hc(), Instant::now())[0],
-            Some(Transition::BecameHealthy)
-        );
+        assert_eq!(active(&mut m, true), Some(Transition::BecameHealthy));
         assert!(m.eligible());
         let mut m = Machine::new(true);
-        assert_eq!(
-            m.probe(false, &hc(), Instant::now())[0],
-            Some(Transition::BecameUnhealthy)
-        );
-        assert_eq!(m.probe(true, &hc(), Instant::now())[0], None);
-        assert_eq!(
-            m.probe(true, &hc(), Instant::now())[0],
-            Some(Transition::BecameHealthy)
-        );
+        assert_eq!(active(&mut m, false), Some(Transition::BecameUnhealthy));
+        assert_eq!(active(&mut m, true), None);
+        assert_eq!(active(&mut m, true), Some(Transition::BecameHealthy));
     }
 
     #[tokio::test(start_paused = true)]
