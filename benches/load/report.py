@@ -9,10 +9,10 @@ import subprocess
 
 MARKER = "<!-- Hand-written notes below this line are kept when run.py rewrites this file. -->"
 
-PENDING = [
-    ("errors across 50 reloads under load",
-     "hot reload exists since f95862a (its integration test reloads 50 times under load); the harness scenario is next"),
-    ("SSE event latency through the proxy", "needs a timed SSE backend in the harness; next step"),
+# Scenarios a run can skip: (results key, figure, why it is missing).
+SKIPPABLE = [
+    ("reloads", "errors across config reloads under load", "not measured in this run (`--reloads 0` skips it)"),
+    ("sse", "SSE event latency through the proxy", "not measured in this run (`--sse-events 0` skips it)"),
 ]
 WITHOUT_HEALTH = ("trinity-proxy with active health checks on",
                   "run with `--health` (needs a binary that knows `health_check`: commit f95862a or later)")
@@ -112,10 +112,10 @@ def write(path, res):
         f"- Load average (1/5/15 min) before: {res['load_before']}; after: {res.get('load_after', '?')}.",
         f"- Machine: {m['cpu']}, {m['memory']}, Linux {m['kernel']}; {m['nginx']}; {m['haproxy']}; {m['wrk']}.",
         f"- trinity-proxy: {m['trinity-proxy']}.",
-        f"- Load: `wrk -t1 -c{s['connections']} -d{s['seconds']}s --latency`, {s['rounds']} interleaved rounds "
-        f"({', '.join(dict.fromkeys(r['proxy'] for r in res['runs']))}, repeat), each run after a {s['warmup']} s "
-        "unmeasured warm-up. "
-        "Client, proxy and backend share the 2 cores; nothing is pinned.",
+        (f"- Load: `wrk -t1 -c{s['connections']} -d{s['seconds']}s --latency`, {s['rounds']} interleaved rounds "
+         f"({', '.join(dict.fromkeys(r['proxy'] for r in res['runs']))}, repeat), each run after a {s['warmup']} s "
+         "unmeasured warm-up. " if res["runs"] else "- Load rounds: none in this run (`--rounds 0`). ")
+        + "Client, proxy and backend share the 2 cores; nothing is pinned.",
         "- Backend: nginx 1 process, static files (open_file_cache): small = 90-byte JSON, 64KiB = 65,536 bytes.",
         "- Each proxy: 1 worker thread (trinity `threads: 1`; nginx `worker_processes 1`; HAProxy `nbthread 1`), "
         "the 5 Trinity routes, keep-alive to the backend (idle pool 128), X-Forwarded-For/-Proto/-Host, X-Real-IP, "
@@ -151,16 +151,8 @@ def write(path, res):
         out += ["", "Medians over rounds; RSS/PSS the largest after any round.", ""]
     for name, env in res.get("variants", {}).items():
         out += [f"`{name}` is trinity-proxy with " + ", ".join(f"`{k}={v}`" for k, v in env.items()) + ".", ""]
-    out += ["### Every run", "",
-            "Page faults = minor faults of the proxy per request. Other CPU = what the rest of the machine used during "
-            "the run (all CPU but the proxy, the backend, wrk and the harness), in % of both cores: interference.", "",
-            "| body | round | proxy | req/s | p50 ms | p99 ms | CPU µs/req | user | sys | page faults/req | errors | "
-            "RSS MiB | other CPU % |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in runs:
-        out.append(f"| {r['body']} | {r['round']} | {r['proxy']} | {r['rps']:,.0f} | {_f(r['p50_ms'], '{:.2f}')} | "
-                   f"{_f(r['p99_ms'], '{:.2f}')} | {r['cpu_us']:.1f} | {r['cpu_user_us']:.1f} | {r['cpu_sys_us']:.1f} | "
-                   f"{r.get('faults_per_req', 0):.2f} | {r['non2xx'] + r['socket_errors']} | {r['rss_kib'] / 1024:.1f} | "
-                   f"{r.get('other_cpu_pct', 0):.1f} |")
+    if runs:
+        out += every_run(runs)
     out += ["", "Idle RSS right after start (one request served): " + ", ".join(
         f"{k} {v[0] / 1024:.1f} MiB (PSS {v[1] / 1024:.1f})" for k, v in res["idle_rss"].items()) + ".", ""]
 
@@ -212,6 +204,8 @@ def write(path, res):
                        f"{r['rss_peak_kib'] / 1024:.1f} | {(r['rss_peak_kib'] - r['rss_before_kib']) / 1024:.1f} |")
         out.append("")
 
+    out += scenario_sections(res)
+
     if res.get("criterion"):
         out += ["## Micro-benchmarks (Criterion, `cargo bench -p trinity-benches`)", "",
                 "Median time per iteration with its 95 % confidence interval.", "",
@@ -229,10 +223,71 @@ def write(path, res):
             out += ["Self time by shared object:", "", "```", *p["dsos"], "```", "",
                     "Top symbols by self time:", "", "```", *p["symbols"], "```", ""]
 
-    pending = PENDING if s.get("health") else [WITHOUT_HEALTH, *PENDING]
-    out += ["## Pending", "", "| figure | why not yet |", "|---|---|"]
-    out += [f"| {a} | {b} |" for a, b in pending]
-    out += ["", MARKER]
+    pending = [] if s.get("health") else [WITHOUT_HEALTH]
+    pending += [(figure, why) for key, figure, why in SKIPPABLE if not res.get(key)]
+    if pending:
+        out += ["## Pending", "", "| figure | why not yet |", "|---|---|"]
+        out += [f"| {a} | {b} |" for a, b in pending] + [""]
+    out += [MARKER]
     text = "\n".join(out) + (notes if notes else "\n")
     with open(path, "w") as f:
         f.write(text)
+
+
+def every_run(runs):
+    out = ["### Every run", "",
+           "Page faults = minor faults of the proxy per request. Other CPU = what the rest of the machine used during "
+           "the run (all CPU but the proxy, the backend, wrk and the harness), in % of both cores: interference.", "",
+           "| body | round | proxy | req/s | p50 ms | p99 ms | CPU µs/req | user | sys | page faults/req | errors | "
+           "RSS MiB | other CPU % |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        out.append(f"| {r['body']} | {r['round']} | {r['proxy']} | {r['rps']:,.0f} | {_f(r['p50_ms'], '{:.2f}')} | "
+                   f"{_f(r['p99_ms'], '{:.2f}')} | {r['cpu_us']:.1f} | {r['cpu_user_us']:.1f} | {r['cpu_sys_us']:.1f} | "
+                   f"{r.get('faults_per_req', 0):.2f} | {r['non2xx'] + r['socket_errors']} | {r['rss_kib'] / 1024:.1f} | "
+                   f"{r.get('other_cpu_pct', 0):.1f} |")
+    return out
+
+
+def scenario_sections(res):
+    """The sections of scenarios.py: config reloads under load, SSE event latency."""
+    out = []
+    if res.get("reloads"):
+        rs = res["reloads"]
+        gap = rs[0]["interval_s"]
+        out += [f"## Errors across {rs[0]['reloads_sent']} config reloads under load", "",
+                f"wrk -c{res['settings']['connections']} for {rs[0]['seconds']} s through a fresh instance of each proxy; "
+                f"from 1 s in, its config is rewritten and reloaded every {gap} s: trinity-proxy's YAML replaced by "
+                "rename, then SIGHUP (it also watches the file); nginx SIGHUP to the master (`nginx -s reload`); "
+                "HAProxy started in master-worker mode (`-W`, unlike the load rounds) and sent SIGUSR2. Each reload "
+                "really changes the config: generation G adds a route `/reload-gen-G` (prefix stripped) in place of "
+                "G−1's. Confirmed = a probe (new connection every 5 ms) got 200 from `/reload-gen-G/api/v1/items` "
+                f"within {0.9 * gap:.2f} s of the signal; apply ms = signal to that 200. Probe errors = probe connections that "
+                "failed. trinity counter = change of `trinity_proxy_config_reloads_total{result}` on its admin "
+                "/metrics: each reload may count twice, once for the file change and once for SIGHUP.", "",
+                "| proxy | requests | non-2xx | socket errors (kinds) | reloads confirmed / sent | apply ms p50 / max "
+                "| probe errors | trinity counter success / failure | RSS before → after MiB |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in rs:
+            counter = f"+{r['counter_success']} / +{r['counter_failure']}" if "counter_success" in r else "–"
+            out.append(f"| {r['proxy']} | {r['requests']:,} | {r['non2xx']} | {r['socket_errors']} "
+                       f"({r['socket_error_kinds'] or '–'}) | {r['reloads_confirmed']} / {r['reloads_sent']} "
+                       f"| {_f(r['reload_p50_ms'])} / {_f(r['reload_max_ms'])} | {r['probe_errors']} | {counter} "
+                       f"| {r['rss_before_kib'] / 1024:.1f} → {r['rss_after_kib'] / 1024:.1f} |")
+        out.append("")
+    if res.get("sse"):
+        out += ["## SSE event latency", "",
+                "One client reads `text/event-stream` events from a Python backend (`load/sse.py`: chunked, one event "
+                "every 10 ms, each a write of its own with TCP_NODELAY) directly and through a fresh instance of each "
+                "proxy (`/api` route). Latency per event = CLOCK_MONOTONIC when the client's read returned − "
+                "CLOCK_MONOTONIC just before the backend's write (one clock for all processes). Events per read > 1 "
+                "means the events were held back and arrived together. HAProxy as in the load rounds, and with "
+                "`option http-no-delay` (without it, HAProxy sends partial bodies with MSG_MORE, which the kernel may "
+                "hold for up to 200 ms).", "",
+                "| path | events received | p50 ms | p99 ms | max ms | reads | most events in one read | answer |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in res["sse"]:
+            out.append(f"| {r['proxy']} | {r['received']} / {r['events']} | {_f(r['p50_ms'], '{:.3f}')} "
+                       f"| {_f(r['p99_ms'], '{:.3f}')} | {_f(r['max_ms'], '{:.3f}')} | {r['reads']} "
+                       f"| {r['max_events_per_read']} | {r['status']}, {r['framing']} |")
+        out.append("")
+    return out

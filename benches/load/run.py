@@ -12,7 +12,8 @@ One run:
   3. drives each with wrk (1 thread, 64 connections) in interleaved rounds A B C A B C …, each
      measured run preceded by an unmeasured warm-up;
   4. scenarios: RSS at N idle keep-alive connections; errors and time to recovery when one of two
-     backend replicas is SIGKILLed under load; RSS growth during a 1 GiB upload;
+     backend replicas is SIGKILLed under load; RSS growth during a 1 GiB upload; errors across 50
+     config reloads under load; SSE event latency (scenarios.py);
   5. writes benches/RESULTS.md (hand-written notes below the marker line are kept).
 
 Everything listens on 127.0.0.1; every loop is bounded in count and time. Python stdlib only.
@@ -35,10 +36,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import measure  # noqa: E402
 import report  # noqa: E402
+import scenarios  # noqa: E402
 import servers  # noqa: E402
 
-PORTS = {"backend": 18081, "backend2": 18082, "sink": 18083, "trinity-proxy": 18090, "trinity-admin": 18091,
-         "nginx": 18092, "haproxy": 18093, "failover": 18190, "failover-admin": 18191}
+PORTS = {"backend": 18081, "backend2": 18082, "sink": 18083, "sse": 18084, "trinity-proxy": 18090,
+         "trinity-admin": 18091, "nginx": 18092, "haproxy": 18093, "failover": 18190, "failover-admin": 18191}
 PROXIES = ["trinity-proxy", "nginx", "haproxy"]
 BODIES = [("small", servers.SMALL_PATH), ("64KiB", servers.BIG_PATH)]
 
@@ -86,7 +88,8 @@ def haproxy_maxconn(nofile):
     return (nofile - 100) // 2
 
 
-def start_proxy(name, args, workdir, port, backends, nofile, suffix=""):
+def start_proxy(name, args, workdir, port, backends, nofile, suffix="", **haproxy_opts):
+    """haproxy_opts: master_worker, no_delay (servers.start_haproxy)."""
     label = name + suffix
     if name == "trinity-proxy":
         admin = PORTS["failover-admin"] if suffix else PORTS["trinity-admin"]
@@ -94,13 +97,13 @@ def start_proxy(name, args, workdir, port, backends, nofile, suffix=""):
     if name == "nginx":
         return servers.start_nginx(workdir, label, port, backends, nofile)
     return servers.start_haproxy(workdir, label, port, backends, maxconn=haproxy_maxconn(nofile), nofile=nofile,
-                                 health=args.health)
+                                 health=args.health, **haproxy_opts)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trinity", help="trinity-proxy binary (a release build); required unless --from-json")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per body (default 3)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per body (default 3; 0 to skip)")
     ap.add_argument("--seconds", type=int, default=10, help="measured seconds per wrk run (default 10)")
     ap.add_argument("--warmup", type=int, default=2, help="unmeasured warm-up seconds before each run")
     ap.add_argument("--connections", type=int, default=64)
@@ -109,6 +112,10 @@ def main():
                     help="active health checks on (trinity-proxy health_check, HAProxy check; nginx has none)")
     ap.add_argument("--no-failover", action="store_true", help="skip the replica-killed scenario")
     ap.add_argument("--upload-mib", type=int, default=1024, help="size of the upload scenario (0 to skip)")
+    ap.add_argument("--reloads", type=int, default=50,
+                    help=f"config reloads under load, {scenarios.RELOAD_INTERVAL_S} s apart (default 50; 0 to skip)")
+    ap.add_argument("--sse-events", type=int, default=200,
+                    help=f"SSE events read per proxy, {scenarios.SSE_INTERVAL_MS} ms apart (default 200; 0 to skip)")
     ap.add_argument("--perf", action="store_true", help="perf record -g trinity-proxy during one extra run")
     ap.add_argument("--criterion-dir", help="Criterion output directory to summarise (TARGET/criterion)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "RESULTS.md"))
@@ -128,7 +135,9 @@ def main():
             results = json.load(f)
         finish(args, results)
         return
-    args.rounds = max(1, min(args.rounds, 20))
+    args.rounds = max(0, min(args.rounds, 20))
+    args.reloads = max(0, min(args.reloads, 1000))
+    args.sse_events = max(0, min(args.sse_events, 10_000))
     args.seconds = max(1, min(args.seconds, 120))
     args.trinity = os.path.abspath(args.trinity or "")
     if not os.access(args.trinity, os.X_OK) or os.path.isdir(args.trinity):
@@ -147,7 +156,8 @@ def main():
         "machine": report.machine_notes(args.trinity, args.trinity_rev),
         "settings": {"health": args.health, "rounds": args.rounds, "seconds": args.seconds, "warmup": args.warmup,
                      "connections": args.connections, "nofile": nofile},
-        "idle_rss": {}, "runs": [], "idle": [], "failover": [], "upload": [], "perf": None,
+        "idle_rss": {}, "runs": [], "idle": [], "failover": [], "upload": [], "reloads": [], "sse": [],
+        "perf": None,
     }
     procs = []
     try:
@@ -205,6 +215,10 @@ def main():
             results["failover"] = failover(args, workdir, nofile, procs)
         if args.upload_mib > 0:
             results["upload"] = uploads(args, workdir, nofile, procs)
+        if args.reloads > 0:
+            results["reloads"] = reloads(args, workdir, nofile, procs)
+        if args.sse_events > 0:
+            results["sse"] = sse(args, workdir, nofile, procs)
     finally:
         for p in reversed(procs):
             p.stop()
@@ -257,7 +271,7 @@ def failover(args, workdir, nofile, procs):
 
 def uploads(args, workdir, nofile, procs):
     """One upload of --upload-mib MiB through each proxy to a backend that discards it."""
-    sink = servers.start_sink(workdir, PORTS["sink"])
+    sink = servers.start_script(workdir, "sink.py", PORTS["sink"])
     procs.append(sink)
     out = []
     for name in PROXIES:
@@ -270,6 +284,52 @@ def uploads(args, workdir, nofile, procs):
         out.append(r)
         proxy.stop()
     sink.stop()
+    return out
+
+
+def reloads(args, workdir, nofile, procs):
+    """--reloads config reloads of each proxy under wrk load (HAProxy in master-worker mode)."""
+    out = []
+    for name in PROXIES:
+        proxy = start_proxy(name, args, workdir, PORTS["failover"], [PORTS["backend"]], nofile,
+                            suffix="-reload", master_worker=True)
+        procs.append(proxy)
+        measure.wrk(PORTS["failover"], servers.SMALL_PATH, 1, args.connections)
+        admin = PORTS["failover-admin"] if name == "trinity-proxy" else None
+        r = scenarios.reloads_under_load(proxy, PORTS["failover"], args.reloads, args.connections, admin_port=admin)
+        r["proxy"] = name
+        print(f"reloads {name}: {r['reloads_confirmed']}/{r['reloads_sent']} confirmed, {r['requests']} requests, "
+              f"non-2xx {r['non2xx']}, socket errors {r['socket_errors']} ({r['socket_error_kinds']}), "
+              f"probe connection errors {r['probe_errors']}"
+              + (f", reload counter +{r['counter_success']} (failures +{r['counter_failure']})" if admin else ""),
+              flush=True)
+        out.append(r)
+        proxy.stop()
+    return out
+
+
+def sse(args, workdir, nofile, procs):
+    """--sse-events timestamped events read directly from sse.py, then through each proxy (HAProxy
+    also with `option http-no-delay`: by default it sends partial bodies with MSG_MORE)."""
+    backend = servers.start_script(workdir, "sse.py", PORTS["sse"])
+    procs.append(backend)
+    out = []
+    for name in ["direct", *PROXIES, "haproxy + http-no-delay"]:
+        proxy = None
+        if name != "direct":
+            proxy = start_proxy(name.split()[0], args, workdir, PORTS["failover"], [PORTS["sse"]], nofile,
+                                suffix="-sse", no_delay=name.endswith("no-delay"))
+            procs.append(proxy)
+        scenarios.read_events(PORTS["sse"] if proxy is None else PORTS["failover"], 5)  # warm-up
+        r = scenarios.read_events(PORTS["sse"] if proxy is None else PORTS["failover"], args.sse_events)
+        r["proxy"] = name
+        p50, p99, top = (("–" if v is None else f"{v:.3f}") for v in (r["p50_ms"], r["p99_ms"], r["max_ms"]))
+        print(f"sse {name}: {r['received']}/{r['events']} events ({r['status']}, {r['framing']}), p50 {p50} ms, "
+              f"p99 {p99} ms, max {top} ms, at most {r['max_events_per_read']} events per read", flush=True)
+        out.append(r)
+        if proxy:
+            proxy.stop()
+    backend.stop()
     return out
 
 

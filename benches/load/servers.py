@@ -30,7 +30,11 @@ ROUTES = [
     ("minio-console", "/minio-console", "minio-console", True, False),
     ("frontend", "/", "frontend", False, False),
 ]
-UPSTREAMS = ["web", "fastapi", "trinity-ai", "minio-console", "frontend"]
+
+
+def upstreams(routes):
+    """The upstream names of `routes`, in order (for ROUTES: web, fastapi, trinity-ai, minio-console, frontend)."""
+    return list(dict.fromkeys(r[2] for r in routes))
 
 
 class Proc:
@@ -40,6 +44,10 @@ class Proc:
         self.name = name
         self.popen = popen
         self.log_path = log_path
+        # For the reload scenario: the config file, routes -> its text, and the reload signal.
+        self.config_path = None
+        self.render = None
+        self.reload_signal = None
 
     @property
     def pid(self):
@@ -81,6 +89,19 @@ class Proc:
                 return "".join(f.readlines()[-n:])
         except OSError:
             return ""
+
+
+def write_atomic(path, text):
+    """Writes a config file by rename, so a proxy watching it never reads half a file."""
+    with open(path + ".new", "w") as f:
+        f.write(text)
+    os.replace(path + ".new", path)
+
+
+def reload(proc, routes):
+    """Rewrites proc's config with `routes` and sends it its reload signal."""
+    write_atomic(proc.config_path, proc.render(routes))
+    os.kill(proc.pid, proc.reload_signal)
 
 
 def start(name, argv, workdir, env=None):
@@ -183,10 +204,11 @@ worker_processes 1;
     return proc
 
 
-def start_sink(workdir, port):
-    """A Python backend that discards request bodies (sink.py), for the upload scenario."""
-    sink = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sink.py")
-    proc = start(f"sink-{port}", [sys.executable, sink, str(port)], workdir)
+def start_script(workdir, script, port):
+    """A Python backend of this directory: sink.py (discards request bodies, for the upload
+    scenario) or sse.py (timestamped server-sent events, for the SSE scenario)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
+    proc = start(f"{script[:-3]}-{port}", [sys.executable, path, str(port)], workdir)
     wait_http(proc, port, SMALL_PATH)
     return proc
 
@@ -200,7 +222,7 @@ def start_sink(workdir, port):
 HEALTH_CHECK = f"{{ path: {SMALL_PATH}, interval: 2s, timeout: 1s }}"
 
 
-def trinity_yaml(port, admin_port, backends, health=False):
+def trinity_yaml(port, admin_port, backends, health=False, routes=ROUTES):
     eps = ", ".join(f'"{HOST}:{p}"' for p in backends)
     lines = [
         f'listeners: ["{HOST}:{port}"]',
@@ -211,7 +233,7 @@ def trinity_yaml(port, admin_port, backends, health=False):
         "  header: cf-connecting-ip",
         "routes:",
     ]
-    for name, prefix, upstream, strip, redirect in ROUTES:
+    for name, prefix, upstream, strip, redirect in routes:
         extra = ""
         if strip:
             extra += ", strip_prefix: true"
@@ -219,7 +241,7 @@ def trinity_yaml(port, admin_port, backends, health=False):
             extra += ", redirect_trailing_slash: true"
         lines.append(f"  - {{ name: {name}, prefix: {prefix}, upstream: {upstream}{extra} }}")
     lines.append("upstreams:")
-    for u in UPSTREAMS:
+    for u in upstreams(routes):
         check = f", health_check: {HEALTH_CHECK}" if health else ""
         lines.append(f"  {u}: {{ endpoints: [{eps}]{check} }}")
     return "\n".join(lines) + "\n"
@@ -231,11 +253,14 @@ def start_trinity(binary, workdir, name, port, admin_port, backends, env=None, h
         f.write(trinity_yaml(port, admin_port, backends, health))
     # RUST_LOG=warn: the access log (target `access`, level info) is off, as for nginx and HAProxy.
     proc = start(name, [binary, "--config", path], workdir, env={"RUST_LOG": "warn", **(env or {})})
+    # It also watches the file; SIGHUP forces a reload.
+    proc.config_path, proc.reload_signal = path, signal.SIGHUP
+    proc.render = lambda routes: trinity_yaml(port, admin_port, backends, health, routes)
     wait_http(proc, port, SMALL_PATH)
     return proc
 
 
-def nginx_proxy_conf(workdir, name, port, backends, nofile):
+def nginx_proxy_conf(workdir, name, port, backends, nofile, routes=ROUTES):
     fwd = os.path.join(workdir, f"{name}-fwd.conf")
     with open(fwd, "w") as f:
         f.write(
@@ -259,10 +284,10 @@ proxy_read_timeout 60s;
         )
     ups = "".join(
         f"  upstream {u} {{ {' '.join(f'server {HOST}:{p};' for p in backends)} keepalive 128; keepalive_timeout 4s; }}\n"
-        for u in UPSTREAMS
+        for u in upstreams(routes)
     )
     locs = ""
-    for _, prefix, upstream, strip, redirect in ROUTES:
+    for _, prefix, upstream, strip, redirect in routes:
         if prefix == "/":
             locs += f"    location / {{ include {fwd}; proxy_pass http://{upstream}; }}\n"
             continue
@@ -290,14 +315,17 @@ def start_nginx(workdir, name, port, backends, nofile):
     with open(path, "w") as f:
         f.write(nginx_proxy_conf(workdir, name, port, backends, nofile))
     proc = start(name, ["nginx", "-c", path, "-e", "stderr"], workdir)
+    # SIGHUP to the master = `nginx -s reload`: new workers, the old ones finish gracefully.
+    proc.config_path, proc.reload_signal = path, signal.SIGHUP
+    proc.render = lambda routes: nginx_proxy_conf(workdir, name, port, backends, nofile, routes)
     wait_http(proc, port, SMALL_PATH)
     return proc
 
 
-def haproxy_conf(port, backends, maxconn, nofile, health=False):
+def haproxy_conf(port, backends, maxconn, nofile, health=False, routes=ROUTES, no_delay=False):
     acls = []
     uses = []
-    for route, prefix, upstream, strip, redirect in ROUTES:
+    for route, prefix, upstream, strip, redirect in routes:
         if prefix == "/":
             continue
         acl = f"r_{route.replace('-', '_')}"
@@ -308,7 +336,7 @@ def haproxy_conf(port, backends, maxconn, nofile, health=False):
             acls.append(f"  http-request redirect location {prefix}/ code 301 if {{ path {prefix} }}")
         uses.append(f"  use_backend {upstream} if {acl}")
     backends_cfg = ""
-    for _, prefix, upstream, strip, _ in ROUTES:
+    for _, prefix, upstream, strip, _ in routes:
         rules = ""
         if strip:
             rules = (
@@ -338,7 +366,7 @@ defaults
   http-reuse always
   retries 2
   option redispatch 1
-
+{"  option http-no-delay" + chr(10) if no_delay else ""}
 frontend fe
   bind {HOST}:{port}
   unique-id-format %[uuid()]
@@ -356,11 +384,17 @@ frontend fe
 {backends_cfg}"""
 
 
-def start_haproxy(workdir, name, port, backends, maxconn, nofile, health=False):
+def start_haproxy(workdir, name, port, backends, maxconn, nofile, health=False, master_worker=False,
+                  no_delay=False):
+    """no_delay: `option http-no-delay` (no MSG_MORE on partial bodies: SSE events leave at once)."""
     path = os.path.join(workdir, f"{name}.cfg")
     with open(path, "w") as f:
-        f.write(haproxy_conf(port, backends, maxconn, nofile, health))
-    # -db: foreground, one process (no master-worker), no daemon.
-    proc = start(name, ["haproxy", "-db", "-f", path], workdir)
+        f.write(haproxy_conf(port, backends, maxconn, nofile, health, no_delay=no_delay))
+    # -db: foreground, no daemon; one process unless master_worker (-W: a master that re-executes
+    # itself on SIGUSR2, starts a new worker and soft-stops the old one — HAProxy's reload).
+    proc = start(name, ["haproxy", *(["-W"] if master_worker else []), "-db", "-f", path], workdir)
+    if master_worker:
+        proc.config_path, proc.reload_signal = path, signal.SIGUSR2
+        proc.render = lambda routes: haproxy_conf(port, backends, maxconn, nofile, health, routes, no_delay)
     wait_http(proc, port, SMALL_PATH)
     return proc
