@@ -266,6 +266,6 @@ async fn accept_loop(
         let app = app.clone();
         let shutdown = shutdown.clone();
         let stream = Box::new(Downstream::new(stream, write_buffer));
-        tokio::spawn(keepalive::serve_first(app, stream, shutdown, guard));
+        tokio::spawn(keepalive::serve(app, stream, shutdown, guard));
     }
 }
