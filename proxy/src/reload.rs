@@ -139,6 +139,22 @@ impl Reloader {
     }
 }
 
+/// Whether a directory event can change the config: a write, create, remove or rename (not an
+/// open or read — reading the file for a reload must not trigger the next one) of the config
+/// file itself or of a kubelet `..`-entry (`..data`, `..data_tmp`, `..<timestamp>`). Other files
+/// in the directory (a log written beside the config, an editor's swap file) are ignored.
+fn is_config_change(event: &notify::Event, name: Option<&std::ffi::OsStr>) -> bool {
+    if matches!(event.kind, notify::EventKind::Access(_)) {
+        return false;
+    }
+    // An event without paths (the watcher's queue overflowed) may hide a change.
+    event.paths.is_empty()
+        || event.paths.iter().any(|p| {
+            p.file_name()
+                .is_some_and(|f| Some(f) == name || f.as_encoded_bytes().starts_with(b".."))
+        })
+}
+
 /// Reloads on SIGHUP (`hup`, registered by the caller before the process announces itself, so
 /// an early signal is never fatal), on changes in the file's directory, and on content polls,
 /// until aborted.
@@ -153,8 +169,11 @@ pub async fn watch(reloader: Arc<Reloader>, mut hup: Option<tokio::signal::unix:
     } else {
         dir
     };
+    let name = reloader.path.file_name().map(ToOwned::to_owned);
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
+        if let Ok(event) = res
+            && is_config_change(&event, name.as_deref())
+        {
             let _ = tx.send(());
         }
     })

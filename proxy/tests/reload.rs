@@ -204,3 +204,41 @@ async fn configmap_symlink_swap_is_picked_up() {
         .unwrap();
     assert_eq!(c.get(&proxy.url("/api")).await.json()["upstream"], "b");
 }
+
+/// Reading the config file for a reload must not look like a change of it: the watcher used to
+/// react to its own read (an inotify open event) and re-read the file every 50 ms forever.
+/// Writes to other files in the directory (a log beside the config) are not changes either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_ignores_its_own_reads_and_other_files() {
+    use notify::event::{AccessKind, EventKind};
+    use notify::{RecursiveMode, Watcher};
+    let a = Upstream::echo("a").await;
+    let b = Upstream::echo("b").await;
+    let fp = FileProxy::start(&table("a", a.addr, b.addr)).await;
+    // One real change, so the reload path (which reads the file) has run at least once.
+    fp.rewrite(&table("b", a.addr, b.addr)).await;
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut opens = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(e) = res
+            && matches!(e.kind, EventKind::Access(AccessKind::Open(_)))
+        {
+            let _ = tx.send(());
+        }
+    })
+    .unwrap();
+    opens.watch(&fp.path, RecursiveMode::NonRecursive).unwrap();
+    for i in 0..20 {
+        std::fs::write(fp.dir.path().join("proxy.log"), format!("line {i}\n")).unwrap();
+    }
+    // An observation window, not synchronisation: with the bug, 20 re-reads happen in it.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let reads = rx.try_iter().count();
+    // The 3 s content poll may read the file once inside the window.
+    assert!(
+        reads <= 1,
+        "the config file was opened {reads} times in 1 s without a change"
+    );
+    let r = HttpClient::default().get(&fp.proxy.url("/api")).await;
+    assert_eq!(r.json()["upstream"], "b");
+}
