@@ -95,10 +95,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `threads: 1` runs everything on the main thread (tokio's current-thread scheduler): no
+/// cross-thread wake-ups, run queues or driver locks to pay for, as with Pingora's
+/// `work_stealing: false`. More threads share one work-stealing runtime.
 fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name("trinity-worker")
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads).thread_name("trinity-worker");
+        b
+    };
+    builder
         .enable_all()
         .build()
         .context("starting the tokio runtime")
