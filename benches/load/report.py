@@ -216,10 +216,14 @@ def write(path, res):
 
     if res.get("perf"):
         p = res["perf"]
-        out += ["## Profile of trinity-proxy under load (`perf record -g`, small body)", ""]
+        out += ["## Profile of trinity-proxy under load (`perf record --call-graph dwarf`, small body)", ""]
         if "error" in p:
             out += [p["error"], ""]
         else:
+            if p.get("attribution"):
+                out += ["Inclusive share of trinity-proxy's CPU (a frame and everything it calls; the rows "
+                        "overlap):", "", "| where | share of CPU |", "|---|---|"]
+                out += [f"| {label} | {share:.1f} % |" for label, share in p["attribution"]] + [""]
             out += ["Self time by shared object:", "", "```", *p["dsos"], "```", "",
                     "Top symbols by self time:", "", "```", *p["symbols"], "```", ""]
 

@@ -333,28 +333,57 @@ def sse(args, workdir, nofile, procs):
     return out
 
 
+# Inclusive ("children") shares of these frames tell where a request's CPU goes: trinity-proxy's
+# own filters, Pingora's HTTP/1 proxy machinery around them, the allocator and the kernel. The
+# allocator's functions call each other, so its row sums self time instead.
+ATTRIBUTION = [
+    ("all of trinity-proxy's request filters (routing, headers, retries, metrics)", r"TrinityProxy as pingora_proxy::proxy_trait::ProxyHttp>::"),
+    ("Pingora: proxying one request (proxy_1to1, includes the filters and syscalls)", r"proxy_h1::<impl pingora_proxy::HttpProxy<SV,C>>::proxy_1to1::\{\{closure\}\}$"),
+    ("syscalls (kernel entry, includes loopback delivery to the peer)", r"\[k\] entry_SYSCALL_64_after_hwframe$"),
+    ("send to client or backend (sendto/writev)", r"\[k\] __sys_sendto$|\[k\] do_writev$"),
+    ("receive (recvfrom)", r"\[k\] __sys_recvfrom$"),
+    ("epoll_wait", r"\[k\] do_epoll_wait$"),
+    ("the allocator, mimalloc (self time of its functions)", r"\[\.\] _?mi_\w+$"),
+    ("Pingora upstream pool: reuse check (getpeername) and release", r"(HttpPeer as pingora_core::upstreams::peer::Peer>::matches_fd|Connector<C>::release_http_session::\{\{closure\}\})$"),
+]
+
+
 def perf_profile(proc, args, workdir):
-    """perf record -g of trinity-proxy during one small-body run; the top symbols by self time."""
+    """perf record of trinity-proxy during one small-body run, user stacks unwound with DWARF
+    (the release binary keeps .eh_frame): top symbols by self time, and inclusive time of the
+    frames in ATTRIBUTION."""
     if not shutil.which("perf"):
         return {"error": "perf not installed (Debian package linux-perf)"}
     data = os.path.join(workdir, "perf.data")
-    rec = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-o", data, "-p", str(proc.pid),
-                            "--", "sleep", str(args.seconds)],
+    rec = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "499", "-o", data,
+                            "-p", str(proc.pid), "--", "sleep", str(args.seconds)],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(0.5)
     measure.wrk(PORTS["trinity-proxy"], servers.SMALL_PATH, args.seconds, args.connections)
     rec_out, _ = rec.communicate(timeout=args.seconds + 60)
     if rec.returncode != 0:
         return {"error": f"perf record failed: {rec_out.strip()[-500:]}"}
-    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
-                          "--percent-limit", "0.7", "--sort", "dso,symbol"],
-                         capture_output=True, text=True, timeout=300)
-    lines = [re.sub(r"(\s+-)+\s*$", "", ln).rstrip() for ln in rep.stdout.splitlines()
-             if ln.strip() and not ln.startswith("#")]
-    dso = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
-                          "--sort", "dso"], capture_output=True, text=True, timeout=300)
-    dso_lines = [ln.rstrip() for ln in dso.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
-    return {"symbols": lines[:40], "dsos": dso_lines[:12]}
+
+    def report(*extra):
+        r = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none", *extra],
+                           capture_output=True, text=True, timeout=600)
+        # `-g none` pads each line with "-" columns: drop them.
+        return [re.sub(r"(\s+-)+\s*$", "", ln).rstrip() for ln in r.stdout.splitlines()
+                if ln.strip() and not ln.startswith("#")]
+
+    symbols = report("--no-children", "--percent-limit", "0.7", "--sort", "dso,symbol")
+    dsos = report("--no-children", "--sort", "dso")
+    children = report("--children", "--sort", "symbol")
+    own = report("--no-children", "--sort", "symbol")
+    shares = []
+    for label, pattern in ATTRIBUTION:
+        total = 0.0
+        for ln in (own if "self time" in label else children):
+            m = re.match(r"\s*([\d.]+)%\s+(?:[\d.]+%\s+)?(.*)$", ln)
+            if m and re.search(pattern, m.group(2).strip()):
+                total += float(m.group(1))
+        shares.append((label, round(total, 1)))
+    return {"symbols": symbols[:40], "dsos": dsos[:12], "attribution": shares}
 
 
 if __name__ == "__main__":
