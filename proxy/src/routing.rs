@@ -22,7 +22,7 @@ pub struct Route {
     pub strip_prefix: bool,
     pub redirect_trailing_slash: bool,
     pub timeouts: Timeouts,
-    pub metrics: RouteMetrics,
+    pub metrics: Arc<RouteMetrics>,
 }
 
 impl Route {

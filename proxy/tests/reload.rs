@@ -242,3 +242,41 @@ async fn the_watcher_ignores_its_own_reads_and_other_files() {
     let r = HttpClient::default().get(&fp.proxy.url("/api")).await;
     assert_eq!(r.json()["upstream"], "b");
 }
+
+/// A route that leaves the config takes its metric series with it (renaming routes across
+/// reloads must not grow /metrics forever); a route that stays keeps counting across the reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_route_leaves_the_metrics_and_a_kept_one_keeps_counting() {
+    let a = Upstream::echo("a").await;
+    let b = Upstream::echo("b").await;
+    let routes = |api: &str| {
+        format!(
+            "routes:\n  - {{ name: {api}, prefix: /api, upstream: a }}\n  - {{ name: front, prefix: /, upstream: b }}\nupstreams:\n  a: {{ endpoints: [\"{}\"] }}\n  b: {{ endpoints: [\"{}\"] }}\n",
+            a.addr, b.addr
+        )
+    };
+    let fp = FileProxy::start(&routes("api_v1")).await;
+    let c = HttpClient::default();
+    for path in ["/api/x", "/", "/", "/"] {
+        assert_eq!(c.get(&fp.proxy.url(path)).await.status, 200);
+    }
+    let scrape = |body: String, needle: &str| body.lines().filter(|l| l.contains(needle)).count();
+    let before = c.get(&fp.proxy.admin_url("/metrics")).await.body_text();
+    assert!(scrape(before, "route=\"api_v1\"") > 0);
+
+    fp.rewrite(&routes("api_v2")).await;
+    assert_eq!(c.get(&fp.proxy.url("/api/x")).await.status, 200);
+    assert_eq!(c.get(&fp.proxy.url("/")).await.status, 200);
+    let after = c.get(&fp.proxy.admin_url("/metrics")).await.body_text();
+    assert_eq!(scrape(after.clone(), "route=\"api_v1\""), 0, "{after}");
+    assert!(scrape(after.clone(), "route=\"api_v2\"") > 0);
+    let front = after
+        .lines()
+        .find(|l| {
+            l.starts_with("trinity_proxy_requests_total")
+                && l.contains("route=\"front\"")
+                && l.contains("code=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no front series in\n{after}"));
+    assert!(front.ends_with(" 4"), "{front}");
+}

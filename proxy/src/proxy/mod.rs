@@ -373,7 +373,7 @@ impl ProxyHttp for TrinityProxy {
         let elapsed = ctx.started.elapsed();
         let endpoint = ctx.endpoint.take();
         let route = ctx.route();
-        let route_metrics = route.map_or(self.state.metrics.no_route(), |r| &r.metrics);
+        let route_metrics = route.map_or(self.state.metrics.no_route(), |r| &*r.metrics);
         let method = &session.req_header().method;
         route_metrics.count(method, status);
         route_metrics.duration.observe(elapsed.as_secs_f64());

@@ -19,13 +19,18 @@
 //! | `trinity_proxy_config_last_reload_successful` | gauge 0/1 | — |
 //! | `trinity_proxy_discovery_errors_total` | counter | upstream |
 //!
-//! Series of an endpoint are removed when the endpoint leaves its pool.
+//! Series of an endpoint are removed when the endpoint leaves its pool; series of a route when the
+//! last config and request using that route name are gone.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use std::sync::OnceLock;
+mod route;
+
+use route::LiveRoutes;
+pub use route::RouteMetrics;
+use std::sync::Arc;
 
 pub const REQUESTS_TOTAL: &str = "trinity_proxy_requests_total";
 pub const REQUEST_DURATION: &str = "trinity_proxy_request_duration_seconds";
@@ -59,12 +64,12 @@ const DURATION_BUCKETS: &[f64] = &[
 ];
 
 /// Methods with their own pre-resolved handles; anything else is counted as `other`.
-const METHODS: [&str; 9] = [
+pub(crate) const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
 ];
-const OTHER_METHOD: usize = METHODS.len();
-const STATUS_MIN: u16 = 100;
-const STATUS_SLOTS: usize = 500; // 100..=599
+pub(crate) const OTHER_METHOD: usize = METHODS.len();
+pub(crate) const STATUS_MIN: u16 = 100;
+pub(crate) const STATUS_SLOTS: usize = 500; // 100..=599
 
 pub struct Metrics {
     registry: Registry,
@@ -74,6 +79,7 @@ pub struct Metrics {
     retries: IntCounterVec,
     pub downstream_connections: IntGauge,
     no_route: RouteMetrics,
+    live_routes: LiveRoutes,
     endpoint_healthy: IntGaugeVec,
     endpoint_ejected: IntGaugeVec,
     ejections: IntCounterVec,
@@ -197,7 +203,8 @@ impl Metrics {
         registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(last_reload_successful.clone()))?;
         registry.register(Box::new(discovery_errors.clone()))?;
-        let no_route = RouteMetrics::resolve(&requests, &request_duration, &retries, NO_ROUTE);
+        let no_route =
+            RouteMetrics::resolve(&requests, &request_duration, &retries, NO_ROUTE, None);
         Ok(Self {
             registry,
             requests,
@@ -206,6 +213,7 @@ impl Metrics {
             retries,
             downstream_connections,
             no_route,
+            live_routes: LiveRoutes::default(),
             endpoint_healthy,
             endpoint_ejected,
             ejections,
@@ -235,9 +243,18 @@ impl Metrics {
         }
     }
 
-    /// Handles for one route; call when the route table is built.
-    pub fn route(&self, route: &str) -> RouteMetrics {
-        RouteMetrics::resolve(&self.requests, &self.request_duration, &self.retries, route)
+    /// Handles for one route; call when the route table is built. Every table holding a route of
+    /// this name shares one instance, so the series stay until no table or request uses the name.
+    pub fn route(&self, route: &str) -> Arc<RouteMetrics> {
+        self.live_routes.get_or_resolve(route, || {
+            RouteMetrics::resolve(
+                &self.requests,
+                &self.request_duration,
+                &self.retries,
+                route,
+                Some(self.live_routes.clone()),
+            )
+        })
     }
 
     pub fn no_route(&self) -> &RouteMetrics {
@@ -267,69 +284,6 @@ impl Metrics {
         }
         out
     }
-}
-
-/// Pre-resolved handles of one route.
-pub struct RouteMetrics {
-    route: String,
-    requests: IntCounterVec,
-    /// Per method: handles by status code, filled on first use of each (method, code).
-    by_method: [OnceLock<Box<[OnceLock<IntCounter>]>>; METHODS.len() + 1],
-    pub duration: Histogram,
-    pub retry_connect_failure: IntCounter,
-    pub retry_reset: IntCounter,
-    pub retry_timeout: IntCounter,
-    pub retry_status: IntCounter,
-}
-
-impl RouteMetrics {
-    fn resolve(
-        requests: &IntCounterVec,
-        duration: &HistogramVec,
-        retries: &IntCounterVec,
-        route: &str,
-    ) -> Self {
-        Self {
-            route: route.to_owned(),
-            requests: requests.clone(),
-            by_method: Default::default(),
-            duration: duration.with_label_values(&[route]),
-            retry_connect_failure: retries.with_label_values(&[route, RETRY_CONNECT_FAILURE]),
-            retry_reset: retries.with_label_values(&[route, RETRY_RESET]),
-            retry_timeout: retries.with_label_values(&[route, RETRY_TIMEOUT]),
-            retry_status: retries.with_label_values(&[route, RETRY_STATUS]),
-        }
-    }
-
-    /// Counts one answered request.
-    pub fn count(&self, method: &http::Method, status: u16) {
-        let m = METHODS
-            .iter()
-            .position(|m| *m == method.as_str())
-            .unwrap_or(OTHER_METHOD);
-        let slot = usize::from(status.saturating_sub(STATUS_MIN));
-        if slot >= STATUS_SLOTS {
-            self.requests
-                .with_label_values(&[self.route.as_str(), method_label(m), &status.to_string()])
-                .inc();
-            return;
-        }
-        let codes =
-            self.by_method[m].get_or_init(|| (0..STATUS_SLOTS).map(|_| OnceLock::new()).collect());
-        codes[slot]
-            .get_or_init(|| {
-                self.requests.with_label_values(&[
-                    self.route.as_str(),
-                    method_label(m),
-                    &status.to_string(),
-                ])
-            })
-            .inc();
-    }
-}
-
-fn method_label(i: usize) -> &'static str {
-    METHODS.get(i).copied().unwrap_or("other")
 }
 
 /// Pre-resolved handles of one endpoint; its series leave the exposition when it is dropped.
