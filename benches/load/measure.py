@@ -251,18 +251,24 @@ def _probe(port, until, events):
         conn.close()
 
 
+def metrics_text(admin_port, timeout=2.0):
+    """trinity-proxy's /metrics exposition, or "" when unreachable."""
+    try:
+        conn = http.client.HTTPConnection(HOST, admin_port, timeout=timeout)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode(errors="replace")
+        conn.close()
+        return text
+    except (OSError, http.client.HTTPException):
+        return ""
+
+
 def _watch_endpoint(admin_port, victim_addr, until, since, seen):
     """Polls trinity-proxy's /metrics every 50 ms; records when any upstream first reports the
     victim unhealthy (active checks) or ejected (outlier detection), in seconds after `since`."""
     label = f'endpoint="{victim_addr}"'
     while time.monotonic() < until and len(seen) < 2:
-        try:
-            conn = http.client.HTTPConnection(HOST, admin_port, timeout=1)
-            conn.request("GET", "/metrics")
-            text = conn.getresponse().read().decode(errors="replace")
-            conn.close()
-        except (OSError, http.client.HTTPException):
-            text = ""
+        text = metrics_text(admin_port, timeout=1)
         now = time.monotonic() - since
         for line in text.splitlines():
             if label not in line:

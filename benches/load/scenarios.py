@@ -12,7 +12,6 @@ SSE: one client reads N timestamped events (sse.py) directly and through each pr
 event = CLOCK_MONOTONIC at receipt − CLOCK_MONOTONIC just before the backend's write.
 """
 
-import http.client
 import math
 import re
 import socket
@@ -41,13 +40,7 @@ def generation_routes(gen):
 
 def trinity_metric(admin_port, name):
     """{label set: value} of one metric on trinity-proxy's /metrics ({} when unreachable)."""
-    try:
-        conn = http.client.HTTPConnection(HOST, admin_port, timeout=2)
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode(errors="replace")
-        conn.close()
-    except (OSError, http.client.HTTPException):
-        return {}
+    text = measure.metrics_text(admin_port)
     return {m.group(1) or "": float(m.group(2))
             for m in re.finditer(rf"^{name}(\{{[^}}]*\}})?\s+(\S+)$", text, re.M)}
 
