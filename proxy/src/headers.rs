@@ -17,13 +17,23 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 pub const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
+/// The same names as written on the wire. Pingora's header maps keep the case they are given, and
+/// a `&'static str` name is stored as is, while a `HeaderName` of a non-standard header is copied
+/// into a new allocation on every insert (and written in lower case).
+pub const X_REQUEST_ID_WIRE: &str = "X-Request-Id";
+const X_FORWARDED_FOR_WIRE: &str = "X-Forwarded-For";
+const X_FORWARDED_PROTO_WIRE: &str = "X-Forwarded-Proto";
+const X_FORWARDED_HOST_WIRE: &str = "X-Forwarded-Host";
+const X_FORWARDED_PREFIX_WIRE: &str = "X-Forwarded-Prefix";
+const X_REAL_IP_WIRE: &str = "X-Real-IP";
+
 /// Forwarding headers an untrusted peer may not pass to applications (some frameworks trust them).
-const UNTRUSTED_DROPPED: [&str; 5] = [
-    "forwarded",
-    "x-forwarded-port",
-    "x-forwarded-ssl",
-    "x-forwarded-server",
-    "cf-connecting-ip",
+const UNTRUSTED_DROPPED: [HeaderName; 5] = [
+    HeaderName::from_static("forwarded"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-ssl"),
+    HeaderName::from_static("x-forwarded-server"),
+    HeaderName::from_static("cf-connecting-ip"),
 ];
 
 /// Longest incoming request id we keep.
@@ -159,13 +169,13 @@ impl Forwarding<'_> {
             }
         }
         let _ = write!(xff, "{}", self.peer.to_canonical());
-        req.insert_header(X_FORWARDED_FOR, xff)?;
+        req.insert_header(X_FORWARDED_FOR_WIRE, xff)?;
 
         let keep = |req: &RequestHeader, name: &HeaderName| {
             self.trusted_peer && req.headers.contains_key(name)
         };
         if !keep(req, &X_FORWARDED_PROTO) {
-            req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static("http"))?;
+            req.insert_header(X_FORWARDED_PROTO_WIRE, HeaderValue::from_static("http"))?;
         }
         if !keep(req, &X_FORWARDED_HOST) {
             let host = req.headers.get(http::header::HOST).cloned().or_else(|| {
@@ -174,14 +184,14 @@ impl Forwarding<'_> {
                     .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             });
             match host {
-                Some(h) => req.insert_header(X_FORWARDED_HOST, h)?,
+                Some(h) => req.insert_header(X_FORWARDED_HOST_WIRE, h)?,
                 None => {
                     req.remove_header(&X_FORWARDED_HOST);
                 }
             }
         }
         match self.prefix {
-            Some(p) => req.insert_header(X_FORWARDED_PREFIX, p)?,
+            Some(p) => req.insert_header(X_FORWARDED_PREFIX_WIRE, p)?,
             None if !self.trusted_peer => {
                 req.remove_header(&X_FORWARDED_PREFIX);
             }
@@ -189,13 +199,13 @@ impl Forwarding<'_> {
         }
         let mut ip = String::with_capacity(40);
         let _ = write!(ip, "{}", self.client);
-        req.insert_header(X_REAL_IP, ip)?;
-        req.insert_header(X_REQUEST_ID, self.request_id.clone())?;
+        req.insert_header(X_REAL_IP_WIRE, ip)?;
+        req.insert_header(X_REQUEST_ID_WIRE, self.request_id.clone())?;
         if !self.trusted_peer {
             if let Some(name) = self.client_ip_header {
                 req.remove_header(name);
             }
-            for name in UNTRUSTED_DROPPED {
+            for name in &UNTRUSTED_DROPPED {
                 req.remove_header(name);
             }
         }

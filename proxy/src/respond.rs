@@ -6,7 +6,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use serde::Serialize;
 
-use crate::headers::X_REQUEST_ID;
+use crate::headers::X_REQUEST_ID_WIRE;
 
 /// The JSON body of every error the proxy answers itself.
 #[derive(Serialize)]
@@ -49,7 +49,7 @@ pub async fn json(
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     resp.insert_header(http::header::CONTENT_LENGTH, bytes.len())?;
     resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
-    resp.insert_header(X_REQUEST_ID, request_id.clone())?;
+    resp.insert_header(X_REQUEST_ID_WIRE, request_id.clone())?;
     let head_only = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(resp), head_only)
@@ -71,6 +71,6 @@ pub async fn redirect(
     let mut resp = ResponseHeader::build(301, Some(4))?;
     resp.insert_header(http::header::LOCATION, location)?;
     resp.insert_header(http::header::CONTENT_LENGTH, 0)?;
-    resp.insert_header(X_REQUEST_ID, request_id.clone())?;
+    resp.insert_header(X_REQUEST_ID_WIRE, request_id.clone())?;
     session.write_response_header(Box::new(resp), true).await
 }

@@ -16,7 +16,7 @@ mod location;
 
 pub use location::rewrite_location;
 
-use crate::headers::{self, Forwarding, X_REQUEST_ID};
+use crate::headers::{self, Forwarding, X_REQUEST_ID_WIRE};
 use crate::respond::{self, ErrorBody};
 use crate::retry::{self, Failure};
 use crate::routing::{Route, RouteTable};
@@ -268,7 +268,7 @@ impl ProxyHttp for TrinityProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        resp.insert_header(X_REQUEST_ID, ctx.request_id.clone())
+        resp.insert_header(X_REQUEST_ID_WIRE, ctx.request_id.clone())
     }
 
     fn fail_to_connect(
