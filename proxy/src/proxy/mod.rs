@@ -25,6 +25,7 @@ use crate::upstream::{ActiveRequest, InFlight};
 use async_trait::async_trait;
 use http::{HeaderValue, Uri};
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
@@ -127,6 +128,11 @@ impl Ctx {
 #[async_trait]
 impl ProxyHttp for TrinityProxy {
     type CTX = Ctx;
+
+    /// No downstream modules. Pingora's default adds a response-compression module switched off,
+    /// which still costs every request a module context (two allocations) and its filter calls;
+    /// it was never switched on here (Cloudflare's edge compresses for browsers).
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
