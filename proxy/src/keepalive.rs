@@ -8,8 +8,9 @@
 //! the bytes already read as its parse buffer (`set_pipelined_prefix`): the wait costs no extra
 //! read, no copy into a second buffer and no task spawn per request.
 //! The semantics are Pingora's: keep-alive 60 s, persistent settings carried across requests, no
-//! keep-alive once shutting down. A new connection that sends nothing is closed after the same
-//! timeout (nginx's `client_header_timeout` is 60 s too).
+//! keep-alive once shutting down. A new connection that sends nothing, and a header that stops
+//! arriving half-way, are closed after the same timeout (nginx's `client_header_timeout` is 60 s
+//! too; Pingora itself reads the rest of a reused connection's header without a timeout).
 
 use crate::proxy::TrinityProxy;
 use crate::server::ConnectionGuard;
@@ -42,18 +43,22 @@ pub(crate) async fn serve(
     mut stream: Stream,
     mut shutdown: watch::Receiver<bool>,
     guard: ConnectionGuard,
+    timeout: Duration,
 ) {
     let _guard = guard;
     let mut settings: Option<HttpPersistentSettings> = None;
     loop {
-        let Some(first_bytes) = next_request(&mut stream, &mut shutdown).await else {
+        let Some(first_bytes) = next_request(&mut stream, &mut shutdown, timeout).await else {
             return;
         };
         let mut session = ServerSession::new_http1(stream);
-        match settings {
-            Some(s) => s.apply_to_session(&mut session),
-            None => session.set_keepalive(Some(KEEPALIVE_TIMEOUT.as_secs())),
+        if let Some(s) = settings {
+            s.apply_to_session(&mut session);
         }
+        // Bounds each read of the rest of the header. Pingora carries "keep-alive without a
+        // timeout" over from the previous request, which would let a header that started
+        // arriving stall forever; once the header is parsed Pingora sets its own value again.
+        session.set_keepalive(Some(timeout.as_secs().max(1)));
         if *shutdown.borrow() {
             session.set_keepalive(None);
         }
@@ -73,6 +78,7 @@ pub(crate) async fn serve(
 async fn next_request(
     stream: &mut Stream,
     shutdown: &mut watch::Receiver<bool>,
+    timeout: Duration,
 ) -> Option<BytesMut> {
     if *shutdown.borrow() {
         return None;
@@ -80,7 +86,7 @@ async fn next_request(
     tokio::select! {
         biased;
         r = read_available(stream) => r,
-        () = tokio::time::sleep(KEEPALIVE_TIMEOUT) => None,
+        () = tokio::time::sleep(timeout) => None,
         _ = shutdown.wait_for(|s| *s) => None,
     }
 }

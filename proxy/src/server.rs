@@ -88,6 +88,9 @@ pub struct Options {
     pub hangup: Option<tokio::signal::unix::Signal>,
     /// The Kubernetes API client for `kubernetes` discovery; default: in-cluster or KUBECONFIG.
     pub kube_client: Option<kube::Client>,
+    /// How long a client connection may wait for, or stall inside, a request header; default
+    /// [`keepalive::KEEPALIVE_TIMEOUT`] (whole seconds, at least 1).
+    pub keepalive_timeout: Option<Duration>,
 }
 
 impl Server {
@@ -113,6 +116,10 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let connections = Arc::new(Connections::default());
 
+        let keepalive_timeout = options
+            .keepalive_timeout
+            .unwrap_or(keepalive::KEEPALIVE_TIMEOUT)
+            .max(Duration::from_secs(1));
         let mut tasks = Vec::new();
         let mut listen_addrs = Vec::new();
         for addr in &config.listeners {
@@ -133,6 +140,7 @@ impl Server {
                 state.clone(),
                 connections.clone(),
                 shutdown_rx.clone(),
+                keepalive_timeout,
             )));
         }
         let admin_listener =
@@ -233,6 +241,7 @@ async fn accept_loop(
     state: Arc<State>,
     connections: Arc<Connections>,
     mut shutdown: watch::Receiver<bool>,
+    keepalive_timeout: Duration,
 ) {
     // Benchmark knob (benches/load/run.py --variant): 0 turns write coalescing off.
     let write_buffer = std::env::var("TRINITY_DOWNSTREAM_WRITE_BUFFER")
@@ -266,6 +275,12 @@ async fn accept_loop(
         let app = app.clone();
         let shutdown = shutdown.clone();
         let stream = Box::new(Downstream::new(stream, write_buffer));
-        tokio::spawn(keepalive::serve(app, stream, shutdown, guard));
+        tokio::spawn(keepalive::serve(
+            app,
+            stream,
+            shutdown,
+            guard,
+            keepalive_timeout,
+        ));
     }
 }

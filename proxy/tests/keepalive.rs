@@ -9,6 +9,8 @@ use std::time::Duration;
 use support::{TestProxy, Upstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use trinity_proxy::config::Config;
+use trinity_proxy::server::{Options, Server};
 
 async fn proxy() -> (TestProxy, Upstream) {
     let up = Upstream::echo("api").await;
@@ -152,4 +154,69 @@ async fn connections_closed_by_clients_are_released() {
     tokio::time::timeout(Duration::from_secs(10), released)
         .await
         .expect("closed connections still counted after 10 s");
+}
+
+/// A client that starts a request header on a kept-alive connection and stops is closed after the
+/// keep-alive timeout (Pingora alone would wait forever), as is a connection that stays idle.
+#[tokio::test]
+async fn stalled_headers_and_idle_connections_are_closed_after_the_keepalive_timeout() {
+    let up = Upstream::echo("api").await;
+    let mut config = Config::parse(
+        &format!(
+            "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nroutes:\n  - {{ name: api, prefix: /, upstream: api }}\nupstreams:\n  api: {{ endpoints: [\"{}\"] }}\n",
+            up.addr
+        ),
+        "test.yaml",
+    )
+    .unwrap();
+    config.threads = 2;
+    let options = Options {
+        keepalive_timeout: Some(Duration::from_secs(1)),
+        ..Options::default()
+    };
+    let server = Server::start_with(&config, options).await.unwrap();
+    let addr = server.listen_addrs[0];
+
+    let closed_within = |mut s: TcpStream| async move {
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest))
+            .await
+            .expect("still open after 10 s")
+            .unwrap();
+        (started.elapsed(), rest)
+    };
+    // Stalled half-way through the second request's header.
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, _, _) = response(&mut stalled, &mut Vec::new()).await;
+    assert!(status.ends_with("200 OK"), "{status}");
+    stalled
+        .write_all(b"GET /second HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    // Idle after one request, and silent from the start.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /one HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, _, _) = response(&mut idle, &mut Vec::new()).await;
+    assert!(status.ends_with("200 OK"), "{status}");
+    let silent = TcpStream::connect(addr).await.unwrap();
+
+    for (what, s) in [("stalled", stalled), ("idle", idle), ("silent", silent)] {
+        let (after, rest) = closed_within(s).await;
+        assert!(
+            rest.is_empty(),
+            "{what}: {}",
+            String::from_utf8_lossy(&rest)
+        );
+        assert!(
+            after < Duration::from_secs(5),
+            "{what}: closed after {after:?}"
+        );
+    }
 }
