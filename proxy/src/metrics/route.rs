@@ -6,9 +6,10 @@
 //! stats of a removed cluster: renaming routes across reloads does not grow `/metrics` forever.
 
 use super::{
-    METHODS, OTHER_METHOD, RETRY_CONNECT_FAILURE, RETRY_RESET, RETRY_STATUS, RETRY_TIMEOUT,
-    STATUS_MIN, STATUS_SLOTS,
+    METHODS, NO_ROUTE, OTHER_METHOD, RETRY_CONNECT_FAILURE, RETRY_RESET, RETRY_STATUS,
+    RETRY_TIMEOUT, STATUS_MIN, STATUS_SLOTS,
 };
+use prometheus::core::Collector;
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
@@ -116,19 +117,30 @@ impl Drop for RouteMetrics {
         }
         live.remove(&self.route);
         let route = self.route.as_str();
+        // The "no route" series are never removed, even if a route is named like them.
+        if route == NO_ROUTE {
+            return;
+        }
         let _ = duration.remove_label_values(&[route]);
         for reason in RETRY_REASONS {
             let _ = retries.remove_label_values(&[route, reason]);
         }
-        // Codes outside 100..=599 are not tracked here (no HTTP server sends them); theirs stay.
-        for (m, codes) in self.by_method.iter().enumerate() {
-            let Some(codes) = codes.get() else { continue };
-            for (slot, handle) in codes.iter().enumerate() {
-                if handle.get().is_some() {
-                    let status = (STATUS_MIN as usize + slot).to_string();
-                    let _ = self
-                        .requests
-                        .remove_label_values(&[route, method_label(m), &status]);
+        // Every (method, code) of the route, including any counted through an earlier instance
+        // of the same name that lost a race with a reload.
+        for family in self.requests.collect() {
+            for m in family.get_metric() {
+                let label = |name: &str| {
+                    m.get_label()
+                        .iter()
+                        .find(|l| l.name() == name)
+                        .map(|l| l.value().to_owned())
+                };
+                if label("route").as_deref() == Some(route)
+                    && let (Some(method), Some(code)) = (label("method"), label("code"))
+                {
+                    let _ =
+                        self.requests
+                            .remove_label_values(&[route, method.as_str(), code.as_str()]);
                 }
             }
         }
@@ -137,4 +149,35 @@ impl Drop for RouteMetrics {
 
 pub(crate) fn method_label(i: usize) -> &'static str {
     METHODS.get(i).copied().unwrap_or("other")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::super::Metrics;
+    use super::NO_ROUTE;
+    use http::Method;
+
+    fn lines(m: &Metrics, needle: &str) -> usize {
+        let text = String::from_utf8(m.encode()).unwrap();
+        text.lines().filter(|l| l.contains(needle)).count()
+    }
+
+    #[test]
+    fn a_dropped_route_takes_its_series_and_a_route_named_none_leaves_the_no_route_ones() {
+        let m = Metrics::new().unwrap();
+        m.no_route().count(&Method::GET, 404);
+        let api = m.route("api");
+        api.count(&Method::POST, 201);
+        api.count(&Method::PATCH, 999); // outside the pre-resolved codes
+        let none = m.route(NO_ROUTE);
+        none.count(&Method::GET, 200);
+        assert!(lines(&m, "route=\"api\"") > 0);
+        drop((api, none));
+        assert_eq!(lines(&m, "route=\"api\""), 0);
+        assert!(
+            lines(&m, "code=\"404\"") > 0,
+            "the no-route series were removed"
+        );
+    }
 }
