@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::routing::RouteTable;
 use crate::state::State;
 use notify::{RecursiveMode, Watcher};
+use std::ffi::OsString;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -139,19 +140,22 @@ impl Reloader {
     }
 }
 
-/// Whether a directory event can change the config: a write, create, remove or rename (not an
-/// open or read — reading the file for a reload must not trigger the next one) of the config
-/// file itself or of a kubelet `..`-entry (`..data`, `..data_tmp`, `..<timestamp>`). Other files
-/// in the directory (a log written beside the config, an editor's swap file) are ignored.
-fn is_config_change(event: &notify::Event, name: Option<&std::ffi::OsStr>) -> bool {
-    if matches!(event.kind, notify::EventKind::Access(_)) {
+/// Whether a directory event can change the config: a write, create, remove or rename, or a
+/// writer closing the file (not an open or read — reading the file for a reload must not trigger
+/// the next one) of one of `names` (the config file, and the file it links to when it is a
+/// symlink) or of a kubelet `..`-entry (`..data`, `..data_tmp`, `..<timestamp>`). Other files in
+/// the directory (a log written beside the config, an editor's swap file) are ignored.
+fn is_config_change(event: &notify::Event, names: &[OsString]) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    if matches!(event.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write)) {
         return false;
     }
     // An event without paths (the watcher's queue overflowed) may hide a change.
     event.paths.is_empty()
         || event.paths.iter().any(|p| {
-            p.file_name()
-                .is_some_and(|f| Some(f) == name || f.as_encoded_bytes().starts_with(b".."))
+            p.file_name().is_some_and(|f| {
+                names.iter().any(|n| n == f) || f.as_encoded_bytes().starts_with(b"..")
+            })
         })
 }
 
@@ -169,10 +173,18 @@ pub async fn watch(reloader: Arc<Reloader>, mut hup: Option<tokio::signal::unix:
     } else {
         dir
     };
-    let name = reloader.path.file_name().map(ToOwned::to_owned);
+    let names: Vec<OsString> = [
+        reloader.path.file_name().map(ToOwned::to_owned),
+        std::fs::canonicalize(&reloader.path)
+            .ok()
+            .and_then(|t| t.file_name().map(ToOwned::to_owned)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(event) = res
-            && is_config_change(&event, name.as_deref())
+            && is_config_change(&event, &names)
         {
             let _ = tx.send(());
         }
@@ -204,6 +216,68 @@ pub async fn watch(reloader: Arc<Reloader>, mut hup: Option<tokio::signal::unix:
         // Reading and validating the file is blocking work.
         if let Err(e) = tokio::task::spawn_blocking(move || r.reload(force)).await {
             tracing::error!(error = %e, "config reload task failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_config_change;
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
+    use notify::{Event, event::DataChange};
+    use std::ffi::OsString;
+
+    fn event(kind: EventKind, paths: &[&str]) -> Event {
+        paths.iter().fold(Event::new(kind), |e, p| {
+            e.add_path(format!("/etc/trinity/{p}").into())
+        })
+    }
+
+    #[test]
+    fn only_changes_of_the_config_or_kubelet_entries_count() {
+        // trinity.yaml is a symlink to real.yaml in the same directory.
+        let names = [OsString::from("trinity.yaml"), OsString::from("real.yaml")];
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        let cases = [
+            (event(write, &["trinity.yaml"]), true),
+            (event(write, &["real.yaml"]), true),
+            (event(write, &["proxy.log"]), false),
+            (
+                event(
+                    EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                    &["trinity.yaml"],
+                ),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                    &["trinity.yaml"],
+                ),
+                false,
+            ),
+            (
+                event(
+                    EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                    &["real.yaml"],
+                ),
+                true,
+            ),
+            (
+                event(EventKind::Create(CreateKind::Any), &["..data_tmp"]),
+                true,
+            ),
+            (
+                event(
+                    EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                    &[".real.yaml.swp", "real.yaml"],
+                ),
+                true,
+            ),
+            (event(EventKind::Other, &[]), true),
+        ];
+        for (e, want) in cases {
+            assert_eq!(is_config_change(&e, &names), want, "{e:?}");
         }
     }
 }
