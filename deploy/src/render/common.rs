@@ -311,7 +311,6 @@ pub fn deployment(v: &Values, app: &str, tier: Tier, replicas: i32, pod: PodSpec
     }
 }
 
-/// A named TCP container port.
 /// A ReadWriteOnce claim of `size` in the configured storage class.
 pub fn claim_spec(v: &Values, size: &str) -> k8s_openapi::api::core::v1::PersistentVolumeClaimSpec {
     use k8s_openapi::api::core::v1::{PersistentVolumeClaimSpec, VolumeResourceRequirements};
@@ -329,6 +328,7 @@ pub fn claim_spec(v: &Values, size: &str) -> k8s_openapi::api::core::v1::Persist
     }
 }
 
+/// A named TCP container port.
 pub fn container_port(name: &str, port: i32) -> k8s_openapi::api::core::v1::ContainerPort {
     k8s_openapi::api::core::v1::ContainerPort {
         name: Some(name.to_owned()),
