@@ -80,6 +80,12 @@ def _f(v, fmt="{:.1f}"):
     return "–" if v is None else fmt.format(v)
 
 
+def _table(header, rows):
+    """A Markdown table: the header cells, the separator line, then one line per row of cells."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
 def _ratio(runs, proxy, body, key):
     """Median over rounds of proxy/nginx for `key`, each ratio taken within one round."""
     ratios = []
@@ -133,21 +139,22 @@ def write(path, res):
     ]
     runs = res["runs"]
     for body in sorted({r["body"] for r in runs}, key=lambda b: b != "small"):
-        out += [f"## Load: {body} body", "",
-                "| proxy | req/s | p50 ms | p99 ms | CPU µs/req (user + sys) | RSS MiB | PSS MiB | "
-                "CPU × nginx | req/s × nginx | p99 × nginx |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
+        rows = []
         for proxy in dict.fromkeys(r["proxy"] for r in runs):
             rs = [r for r in runs if r["proxy"] == proxy and r["body"] == body]
             if not rs:
                 continue
-            out.append(
-                f"| {proxy} | {_f(_med([r['rps'] for r in rs]), '{:,.0f}')} | {_f(_med([r['p50_ms'] for r in rs]), '{:.2f}')} "
-                f"| {_f(_med([r['p99_ms'] for r in rs]), '{:.2f}')} | {_f(_med([r['cpu_us'] for r in rs]))} "
-                f"({_f(_med([r['cpu_user_us'] for r in rs]))} + {_f(_med([r['cpu_sys_us'] for r in rs]))}) "
-                f"| {_f(max(r['rss_kib'] for r in rs) / 1024)} | {_f(max(r['pss_kib'] for r in rs) / 1024)} "
-                f"| {_f(_ratio(runs, proxy, body, 'cpu_us'), '{:.2f}')} | {_f(_ratio(runs, proxy, body, 'rps'), '{:.2f}')} "
-                f"| {_f(_ratio(runs, proxy, body, 'p99_ms'), '{:.2f}')} |")
+            rows.append([
+                proxy, _f(_med([r['rps'] for r in rs]), '{:,.0f}'), _f(_med([r['p50_ms'] for r in rs]), '{:.2f}'),
+                _f(_med([r['p99_ms'] for r in rs]), '{:.2f}'),
+                f"{_f(_med([r['cpu_us'] for r in rs]))} ({_f(_med([r['cpu_user_us'] for r in rs]))} + "
+                f"{_f(_med([r['cpu_sys_us'] for r in rs]))})",
+                _f(max(r['rss_kib'] for r in rs) / 1024), _f(max(r['pss_kib'] for r in rs) / 1024),
+                _f(_ratio(runs, proxy, body, 'cpu_us'), '{:.2f}'), _f(_ratio(runs, proxy, body, 'rps'), '{:.2f}'),
+                _f(_ratio(runs, proxy, body, 'p99_ms'), '{:.2f}')])
+        out += [f"## Load: {body} body", ""]
+        out += _table(["proxy", "req/s", "p50 ms", "p99 ms", "CPU µs/req (user + sys)", "RSS MiB", "PSS MiB",
+                       "CPU × nginx", "req/s × nginx", "p99 × nginx"], rows)
         out += ["", "Medians over rounds; RSS/PSS the largest after any round.", ""]
     for name, env in res.get("variants", {}).items():
         out += [f"`{name}` is trinity-proxy with " + ", ".join(f"`{k}={v}`" for k, v in env.items()) + ".", ""]
@@ -160,13 +167,13 @@ def write(path, res):
         out += ["## Idle keep-alive connections", "",
                 "Each connection sends one request, reads the response, then stays open and idle for 2 s; then all "
                 "close. Same proxy processes as the load runs (so 'before' is after load). Per connection = "
-                "(held − before) ÷ N.", "",
-                "| N | proxy | RSS before MiB | RSS held MiB | KiB / connection | RSS 2 s after close MiB | failed |",
-                "|---|---|---|---|---|---|---|"]
-        for r in res["idle"]:
-            per = (r["rss_held_kib"] - r["rss_before_kib"]) / max(r["count"] - r["failed"], 1)
-            out.append(f"| {r['count']:,} | {r['proxy']} | {r['rss_before_kib'] / 1024:.1f} | {r['rss_held_kib'] / 1024:.1f} "
-                       f"| {per:.1f} | {r['rss_after_kib'] / 1024:.1f} | {r['failed']} |")
+                "(held − before) ÷ N.", ""]
+        out += _table(["N", "proxy", "RSS before MiB", "RSS held MiB", "KiB / connection", "RSS 2 s after close MiB",
+                       "failed"],
+                      ([f"{r['count']:,}", r['proxy'], f"{r['rss_before_kib'] / 1024:.1f}",
+                        f"{r['rss_held_kib'] / 1024:.1f}",
+                        f"{(r['rss_held_kib'] - r['rss_before_kib']) / max(r['count'] - r['failed'], 1):.1f}",
+                        f"{r['rss_after_kib'] / 1024:.1f}", r['failed']] for r in res["idle"]))
         out.append("")
 
     if res["failover"]:
@@ -181,37 +188,35 @@ def write(path, res):
                 "defaults (`max_fails=1 fail_timeout=10s`, `proxy_next_upstream error timeout`); HAProxy: "
                 "`retries 2`, `option redispatch 1`; trinity-proxy: retry on connect failure (2 retries). Ejected/unhealthy "
                 "= when trinity-proxy's /metrics first showed the killed replica ejected (outlier detection) or unhealthy "
-                "(active checks, with `--health`), polled every 50 ms; – = not within the 8 s after the kill.", "",
-                "| proxy | wrk requests | wrk non-2xx | wrk socket errors | probe failures / requests | kinds | recovery s "
-                "| trinity: ejected after s | trinity: unhealthy after s |",
-                "|---|---|---|---|---|---|---|---|---|"]
-        for r in res["failover"]:
-            out.append(f"| {r['proxy']} | {r['requests']:,} | {r['non2xx']} | {r['socket_errors']} | "
-                       f"{r['probe_failures']} / {r['probe_requests']:,} | {', '.join(r['probe_failure_kinds']) or '–'} "
-                       f"| {r['recovery_s']:.3f} | {_f(r.get('ejected_s'), '{:.2f}')} | {_f(r.get('unhealthy_s'), '{:.2f}')} |")
+                "(active checks, with `--health`), polled every 50 ms; – = not within the 8 s after the kill.", ""]
+        out += _table(["proxy", "wrk requests", "wrk non-2xx", "wrk socket errors", "probe failures / requests",
+                       "kinds", "recovery s", "trinity: ejected after s", "trinity: unhealthy after s"],
+                      ([r['proxy'], f"{r['requests']:,}", r['non2xx'], r['socket_errors'],
+                        f"{r['probe_failures']} / {r['probe_requests']:,}",
+                        ', '.join(r['probe_failure_kinds']) or '–', f"{r['recovery_s']:.3f}",
+                        _f(r.get('ejected_s'), '{:.2f}'), _f(r.get('unhealthy_s'), '{:.2f}')]
+                       for r in res["failover"]))
         out.append("")
 
     if res.get("upload"):
         out += ["## RSS during a large upload", "",
                 "One POST with Content-Length, sent in 1 MiB writes, through each proxy to a Python backend that reads "
                 "and discards it (`load/sink.py`); RSS sampled every 50 ms. nginx with `proxy_request_buffering off` "
-                "(streams like the others instead of spooling the body to disk first).", "",
-                "| proxy | bytes | answer | seconds | MiB/s | RSS before MiB | RSS peak MiB | growth MiB |",
-                "|---|---|---|---|---|---|---|---|"]
-        for r in res["upload"]:
-            out.append(f"| {r['proxy']} | {r['bytes']:,} | {r['status']} | {r['seconds']:.1f} | "
-                       f"{r['bytes'] / 1048576 / max(r['seconds'], 1e-9):.0f} | {r['rss_before_kib'] / 1024:.1f} | "
-                       f"{r['rss_peak_kib'] / 1024:.1f} | {(r['rss_peak_kib'] - r['rss_before_kib']) / 1024:.1f} |")
+                "(streams like the others instead of spooling the body to disk first).", ""]
+        out += _table(["proxy", "bytes", "answer", "seconds", "MiB/s", "RSS before MiB", "RSS peak MiB", "growth MiB"],
+                      ([r['proxy'], f"{r['bytes']:,}", r['status'], f"{r['seconds']:.1f}",
+                        f"{r['bytes'] / 1048576 / max(r['seconds'], 1e-9):.0f}", f"{r['rss_before_kib'] / 1024:.1f}",
+                        f"{r['rss_peak_kib'] / 1024:.1f}", f"{(r['rss_peak_kib'] - r['rss_before_kib']) / 1024:.1f}"]
+                       for r in res["upload"]))
         out.append("")
 
     out += scenario_sections(res)
 
     if res.get("criterion"):
         out += ["## Micro-benchmarks (Criterion, `cargo bench -p trinity-benches`)", "",
-                "Median time per iteration with its 95 % confidence interval.", "",
-                "| benchmark | median | interval |", "|---|---|---|"]
-        for name, med, lo, hi in res["criterion"]:
-            out.append(f"| `{name}` | {_ns(med)} | {_ns(lo)} – {_ns(hi)} |")
+                "Median time per iteration with its 95 % confidence interval.", ""]
+        out += _table(["benchmark", "median", "interval"],
+                      ([f"`{name}`", _ns(med), f"{_ns(lo)} – {_ns(hi)}"] for name, med, lo, hi in res["criterion"]))
         out.append("")
 
     if res.get("perf"):
@@ -222,16 +227,16 @@ def write(path, res):
         else:
             if p.get("attribution"):
                 out += ["Inclusive share of trinity-proxy's CPU (a frame and everything it calls; the rows "
-                        "overlap):", "", "| where | share of CPU |", "|---|---|"]
-                out += [f"| {label} | {share:.1f} % |" for label, share in p["attribution"]] + [""]
+                        "overlap):", ""]
+                out += _table(["where", "share of CPU"],
+                              ([label, f"{share:.1f} %"] for label, share in p["attribution"])) + [""]
             out += ["Self time by shared object:", "", "```", *p["dsos"], "```", "",
                     "Top symbols by self time:", "", "```", *p["symbols"], "```", ""]
 
     pending = [] if s.get("health") else [WITHOUT_HEALTH]
     pending += [(figure, why) for key, figure, why in SKIPPABLE if not res.get(key)]
     if pending:
-        out += ["## Pending", "", "| figure | why not yet |", "|---|---|"]
-        out += [f"| {a} | {b} |" for a, b in pending] + [""]
+        out += ["## Pending", ""] + _table(["figure", "why not yet"], pending) + [""]
     out += [MARKER]
     text = "\n".join(out) + (notes if notes else "\n")
     with open(path, "w") as f:
@@ -241,15 +246,15 @@ def write(path, res):
 def every_run(runs):
     out = ["### Every run", "",
            "Page faults = minor faults of the proxy per request. Other CPU = what the rest of the machine used during "
-           "the run (all CPU but the proxy, the backend, wrk and the harness), in % of both cores: interference.", "",
-           "| body | round | proxy | req/s | p50 ms | p99 ms | CPU µs/req | user | sys | page faults/req | errors | "
-           "RSS MiB | other CPU % |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in runs:
-        out.append(f"| {r['body']} | {r['round']} | {r['proxy']} | {r['rps']:,.0f} | {_f(r['p50_ms'], '{:.2f}')} | "
-                   f"{_f(r['p99_ms'], '{:.2f}')} | {r['cpu_us']:.1f} | {r['cpu_user_us']:.1f} | {r['cpu_sys_us']:.1f} | "
-                   f"{r.get('faults_per_req', 0):.2f} | {r['non2xx'] + r['socket_errors']} | {r['rss_kib'] / 1024:.1f} | "
-                   f"{r.get('other_cpu_pct', 0):.1f} |")
-    return out
+           "the run (all CPU but the proxy, the backend, wrk and the harness), in % of both cores: interference.", ""]
+    return out + _table(
+        ["body", "round", "proxy", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "user", "sys", "page faults/req",
+         "errors", "RSS MiB", "other CPU %"],
+        ([r['body'], r['round'], r['proxy'], f"{r['rps']:,.0f}", _f(r['p50_ms'], '{:.2f}'), _f(r['p99_ms'], '{:.2f}'),
+          f"{r['cpu_us']:.1f}", f"{r['cpu_user_us']:.1f}", f"{r['cpu_sys_us']:.1f}",
+          f"{r.get('faults_per_req', 0):.2f}", r['non2xx'] + r['socket_errors'], f"{r['rss_kib'] / 1024:.1f}",
+          f"{r.get('other_cpu_pct', 0):.1f}"]
+         for r in runs))
 
 
 def scenario_sections(res):
@@ -267,16 +272,16 @@ def scenario_sections(res):
                 "G−1's. Confirmed = a probe (new connection every 5 ms) got 200 from `/reload-gen-G/api/v1/items` "
                 f"within {0.9 * gap:.2f} s of the signal; apply ms = signal to that 200. Probe errors = probe connections that "
                 "failed. trinity counter = change of `trinity_proxy_config_reloads_total{result}` on its admin "
-                "/metrics: each reload may count twice, once for the file change and once for SIGHUP.", "",
-                "| proxy | requests | non-2xx | socket errors (kinds) | reloads confirmed / sent | apply ms p50 / max "
-                "| probe errors | trinity counter success / failure | RSS before → after MiB |",
-                "|---|---|---|---|---|---|---|---|---|"]
-        for r in rs:
-            counter = f"+{r['counter_success']} / +{r['counter_failure']}" if "counter_success" in r else "–"
-            out.append(f"| {r['proxy']} | {r['requests']:,} | {r['non2xx']} | {r['socket_errors']} "
-                       f"({r['socket_error_kinds'] or '–'}) | {r['reloads_confirmed']} / {r['reloads_sent']} "
-                       f"| {_f(r['reload_p50_ms'])} / {_f(r['reload_max_ms'])} | {r['probe_errors']} | {counter} "
-                       f"| {r['rss_before_kib'] / 1024:.1f} → {r['rss_after_kib'] / 1024:.1f} |")
+                "/metrics: each reload may count twice, once for the file change and once for SIGHUP.", ""]
+        out += _table(["proxy", "requests", "non-2xx", "socket errors (kinds)", "reloads confirmed / sent",
+                       "apply ms p50 / max", "probe errors", "trinity counter success / failure",
+                       "RSS before → after MiB"],
+                      ([r['proxy'], f"{r['requests']:,}", r['non2xx'],
+                        f"{r['socket_errors']} ({r['socket_error_kinds'] or '–'})",
+                        f"{r['reloads_confirmed']} / {r['reloads_sent']}",
+                        f"{_f(r['reload_p50_ms'])} / {_f(r['reload_max_ms'])}", r['probe_errors'],
+                        f"+{r['counter_success']} / +{r['counter_failure']}" if "counter_success" in r else "–",
+                        f"{r['rss_before_kib'] / 1024:.1f} → {r['rss_after_kib'] / 1024:.1f}"] for r in rs))
         out.append("")
     if res.get("sse"):
         out += ["## SSE event latency", "",
@@ -286,12 +291,11 @@ def scenario_sections(res):
                 "CLOCK_MONOTONIC just before the backend's write (one clock for all processes). Events per read > 1 "
                 "means the events were held back and arrived together. HAProxy as in the load rounds, and with "
                 "`option http-no-delay` (without it, HAProxy sends partial bodies with MSG_MORE, which the kernel may "
-                "hold for up to 200 ms).", "",
-                "| path | events received | p50 ms | p99 ms | max ms | reads | most events in one read | answer |",
-                "|---|---|---|---|---|---|---|---|"]
-        for r in res["sse"]:
-            out.append(f"| {r['proxy']} | {r['received']} / {r['events']} | {_f(r['p50_ms'], '{:.3f}')} "
-                       f"| {_f(r['p99_ms'], '{:.3f}')} | {_f(r['max_ms'], '{:.3f}')} | {r['reads']} "
-                       f"| {r['max_events_per_read']} | {r['status']}, {r['framing']} |")
+                "hold for up to 200 ms).", ""]
+        out += _table(["path", "events received", "p50 ms", "p99 ms", "max ms", "reads", "most events in one read",
+                       "answer"],
+                      ([r['proxy'], f"{r['received']} / {r['events']}", _f(r['p50_ms'], '{:.3f}'),
+                        _f(r['p99_ms'], '{:.3f}'), _f(r['max_ms'], '{:.3f}'), r['reads'], r['max_events_per_read'],
+                        f"{r['status']}, {r['framing']}"] for r in res["sse"]))
         out.append("")
     return out
