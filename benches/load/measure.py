@@ -83,6 +83,8 @@ def memory_kib(pids):
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+# wrk's socket error line; group 1 is the whole breakdown, "connect N, read N, write N, timeout N".
+SOCKET_ERRORS = re.compile(r"Socket errors: (connect (\d+), read (\d+), write (\d+), timeout (\d+))")
 
 
 def parse_wrk(text):
@@ -98,9 +100,9 @@ def parse_wrk(text):
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     if m:
         out["non2xx"] = int(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    m = SOCKET_ERRORS.search(text)
     if m:
-        out["socket_errors"] = sum(int(g) for g in m.groups())
+        out["socket_errors"] = sum(int(g) for g in m.groups()[1:])
     return out
 
 

@@ -92,7 +92,7 @@ def reloads_under_load(proc, port, count, connections, admin_port=None):
         out, _ = load.communicate()
     time.sleep(1.0)  # old nginx/HAProxy workers finish
     result = measure.parse_wrk(out)
-    m = re.search(r"Socket errors: (connect \d+, read \d+, write \d+, timeout \d+)", out)
+    m = measure.SOCKET_ERRORS.search(out)
     took.sort()
     result.update({
         "seconds": seconds,
