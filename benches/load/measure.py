@@ -21,33 +21,21 @@ from servers import HOST, SMALL_PATH
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _stat_fields(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    return stat[stat.rfind(")") + 2 :].split()
-
-
-def cpu_ticks(pids):
-    """(user, system) clock ticks of the given processes, all threads included."""
-    user = system = 0
+def stat_counters(pids):
+    """(user ticks, system ticks, minor page faults) of the given processes, all threads included,
+    from one read of each /proc/PID/stat."""
+    user = system = faults = 0
     for pid in pids:
         try:
-            fields = _stat_fields(pid)
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
         except OSError:
             continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        faults += int(fields[7])
         user += int(fields[11])
         system += int(fields[12])
-    return user, system
-
-
-def minor_faults(pids):
-    total = 0
-    for pid in pids:
-        try:
-            total += int(_stat_fields(pid)[7])
-        except OSError:
-            continue
-    return total
+    return user, system, faults
 
 
 def machine_busy_ticks():
@@ -140,19 +128,18 @@ def load_run(proc, port, path, seconds, connections, helpers=()):
     """
     pids = proc.pids()
     helper_pids = [p for h in helpers for p in h.pids()]
-    u0, s0 = cpu_ticks(pids)
-    f0 = minor_faults(pids)
-    busy0, mine0, help0 = machine_busy_ticks(), children_ticks(), sum(cpu_ticks(helper_pids))
+    u0, s0, f0 = stat_counters(pids)
+    busy0, mine0, help0 = machine_busy_ticks(), children_ticks(), sum(stat_counters(helper_pids)[:2])
     t0 = time.monotonic()
     result, raw = wrk(port, path, seconds, connections)
     elapsed = time.monotonic() - t0
-    u1, s1 = cpu_ticks(pids)
-    busy1, mine1, help1 = machine_busy_ticks(), children_ticks(), sum(cpu_ticks(helper_pids))
+    u1, s1, f1 = stat_counters(pids)
+    busy1, mine1, help1 = machine_busy_ticks(), children_ticks(), sum(stat_counters(helper_pids)[:2])
     n = max(result["requests"], 1)
     result["cpu_user_us"] = (u1 - u0) / TICKS * 1e6 / n
     result["cpu_sys_us"] = (s1 - s0) / TICKS * 1e6 / n
     result["cpu_us"] = result["cpu_user_us"] + result["cpu_sys_us"]
-    result["faults_per_req"] = (minor_faults(pids) - f0) / n
+    result["faults_per_req"] = (f1 - f0) / n
     other = (busy1 - busy0) - (u1 - u0) - (s1 - s0) - (mine1 - mine0) - (help1 - help0)
     result["other_cpu_pct"] = max(0.0, 100.0 * other / (elapsed * TICKS * (os.cpu_count() or 1)))
     result["rss_kib"], result["pss_kib"] = memory_kib(pids)
