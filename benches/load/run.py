@@ -320,8 +320,9 @@ def sse(args, workdir, nofile, procs):
             proxy = start_proxy(name.split()[0], args, workdir, PORTS["failover"], [PORTS["sse"]], nofile,
                                 suffix="-sse", no_delay=name.endswith("no-delay"))
             procs.append(proxy)
-        scenarios.read_events(PORTS["sse"] if proxy is None else PORTS["failover"], 5)  # warm-up
-        r = scenarios.read_events(PORTS["sse"] if proxy is None else PORTS["failover"], args.sse_events)
+        port = PORTS["sse"] if proxy is None else PORTS["failover"]
+        scenarios.read_events(port, 5)  # warm-up
+        r = scenarios.read_events(port, args.sse_events)
         r["proxy"] = name
         p50, p99, top = (("–" if v is None else f"{v:.3f}") for v in (r["p50_ms"], r["p99_ms"], r["max_ms"]))
         print(f"sse {name}: {r['received']}/{r['events']} events ({r['status']}, {r['framing']}), p50 {p50} ms, "
