@@ -324,7 +324,7 @@ def sse(args, workdir, nofile, procs):
         scenarios.read_events(port, 5)  # warm-up
         r = scenarios.read_events(port, args.sse_events)
         r["proxy"] = name
-        p50, p99, top = (("–" if v is None else f"{v:.3f}") for v in (r["p50_ms"], r["p99_ms"], r["max_ms"]))
+        p50, p99, top = (report._f(v, "{:.3f}") for v in (r["p50_ms"], r["p99_ms"], r["max_ms"]))
         print(f"sse {name}: {r['received']}/{r['events']} events ({r['status']}, {r['framing']}), p50 {p50} ms, "
               f"p99 {p99} ms, max {top} ms, at most {r['max_events_per_read']} events per read", flush=True)
         out.append(r)
