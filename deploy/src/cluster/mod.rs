@@ -80,42 +80,35 @@ pub fn apply_body(m: &Manifest, stack: &str) -> Result<Value, ClusterError> {
         source,
     })?;
     let id = applyset::id(stack);
-    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        let labels = meta
-            .entry("labels")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Some(labels) = labels.as_object_mut() {
-            labels.insert(STACK_LABEL.to_owned(), Value::String(stack.to_owned()));
-            labels.insert(
-                applyset::PART_OF_LABEL.to_owned(),
-                Value::String(id.clone()),
-            );
-        }
+    if let Some(labels) = labels_mut(&mut v) {
+        labels.insert(STACK_LABEL.to_owned(), Value::String(stack.to_owned()));
+        labels.insert(
+            applyset::PART_OF_LABEL.to_owned(),
+            Value::String(id.clone()),
+        );
     }
     let templates = v
         .pointer_mut("/spec/volumeClaimTemplates")
         .and_then(Value::as_array_mut);
-    for t in templates.into_iter().flatten() {
-        let labels = t
-            .as_object_mut()
-            .map(|t| {
-                t.entry("metadata")
-                    .or_insert_with(|| Value::Object(Default::default()))
-            })
-            .and_then(Value::as_object_mut)
-            .map(|meta| {
-                meta.entry("labels")
-                    .or_insert_with(|| Value::Object(Default::default()))
-            })
-            .and_then(Value::as_object_mut);
-        if let Some(labels) = labels {
-            labels.insert(
-                applyset::PART_OF_LABEL.to_owned(),
-                Value::String(id.clone()),
-            );
-        }
+    for labels in templates.into_iter().flatten().filter_map(labels_mut) {
+        labels.insert(
+            applyset::PART_OF_LABEL.to_owned(),
+            Value::String(id.clone()),
+        );
     }
     Ok(v)
+}
+
+/// `object.metadata.labels`, created when absent; None when `object` is not a JSON object.
+fn labels_mut(object: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    object
+        .as_object_mut()?
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()))
+        .as_object_mut()?
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Default::default()))
+        .as_object_mut()
 }
 
 /// Maps an API error on `object` to the error a person can act on.
