@@ -114,8 +114,8 @@ pub async fn apply_all(
             kinds.extend(applyset::group_kinds(manifests));
             applyset::write(client, stack, &kinds).await?;
             report(format!(
-                "Secret/{}: ApplySet parent ({} group-kinds)",
-                applyset::PARENT_NAME,
+                "{}: ApplySet parent ({} group-kinds)",
+                applyset::parent_id(),
                 kinds.len()
             ));
         }

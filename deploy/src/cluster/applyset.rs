@@ -85,7 +85,8 @@ pub fn group_kinds(manifests: &[Manifest]) -> BTreeSet<String> {
     out
 }
 
-fn parent_id() -> String {
+/// `Secret/<PARENT_NAME>`, as in messages.
+pub fn parent_id() -> String {
     format!("Secret/{PARENT_NAME}")
 }
 

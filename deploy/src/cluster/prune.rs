@@ -81,16 +81,15 @@ pub fn plan(rendered: &[Manifest], live: &[LiveRef], include_data: bool) -> Plan
 }
 
 /// Lists the ApplySet's live members of every recorded group-kind (kinds whose CRD is absent are
-/// skipped); also returns the recorded group-kinds. Fails when there is no parent (nothing was
-/// applied, or it was applied before the ApplySet existed: `apply` once records it).
+/// skipped). Fails when there is no parent (nothing was applied, or it was applied before the
+/// ApplySet existed: `apply` once records it).
 pub async fn list_live(
     client: &kube::Client,
     namespace: &str,
-) -> Result<(Vec<LiveRef>, Vec<String>), ClusterError> {
-    let parent = format!("Secret/{}", applyset::PARENT_NAME);
+) -> Result<Vec<LiveRef>, ClusterError> {
     let Some(recorded) = applyset::recorded(client, namespace).await? else {
         return Err(ClusterError::Rejected {
-            object: parent,
+            object: applyset::parent_id(),
             message: format!(
                 "no ApplySet parent in namespace {namespace}: prune deletes only what `apply` recorded; run apply first"
             ),
@@ -101,7 +100,7 @@ pub async fn list_live(
     for gk in &recorded {
         let Some((api_version, kind)) = applyset::resolve(gk) else {
             return Err(ClusterError::Rejected {
-                object: parent,
+                object: applyset::parent_id(),
                 message: format!("records group-kind {gk}, which trinity-deploy does not know"),
             });
         };
@@ -124,7 +123,7 @@ pub async fn list_live(
             })
         }));
     }
-    Ok((out, recorded.into_iter().collect()))
+    Ok(out)
 }
 
 /// Plans and (unless `dry_run`) deletes, then records on the parent only the group-kinds still in
@@ -136,7 +135,7 @@ pub async fn prune(
     dry_run: bool,
     include_data: bool,
 ) -> Result<Plan, ClusterError> {
-    let (live, _) = list_live(client, namespace).await?;
+    let live = list_live(client, namespace).await?;
     let p = plan(rendered, &live, include_data);
     if dry_run {
         return Ok(p);
