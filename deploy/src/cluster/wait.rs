@@ -21,6 +21,15 @@ pub fn is_workload(m: &Manifest) -> bool {
 
 /// The live object's readiness (Ready for kinds without a rollout).
 pub async fn check(client: &kube::Client, m: &Manifest) -> Result<Readiness, ClusterError> {
+    Ok(live(client, m).await?.0)
+}
+
+/// The live object's readiness and, for a StatefulSet, its `status.updateRevision` (read once for
+/// both).
+async fn live(
+    client: &kube::Client,
+    m: &Manifest,
+) -> Result<(Readiness, Option<String>), ClusterError> {
     let ns = m.object.metadata().namespace.clone().unwrap_or_default();
     let name = m.object.name();
     let err = |e| explain(object_id(m), e);
@@ -30,23 +39,24 @@ pub async fn check(client: &kube::Client, m: &Manifest) -> Result<Readiness, Clu
                 .get(name)
                 .await
                 .map_err(err)?;
-            readiness::deployment(&d)
+            (readiness::deployment(&d), None)
         }
         Object::StatefulSet(_) => {
             let s = Api::<StatefulSet>::namespaced(client.clone(), &ns)
                 .get(name)
                 .await
                 .map_err(err)?;
-            readiness::stateful_set(&s)
+            let update_revision = s.status.as_ref().and_then(|st| st.update_revision.clone());
+            (readiness::stateful_set(&s), update_revision)
         }
         Object::Job(_) => {
             let j = Api::<Job>::namespaced(client.clone(), &ns)
                 .get(name)
                 .await
                 .map_err(err)?;
-            readiness::job(&j)
+            (readiness::job(&j), None)
         }
-        _ => Readiness::Ready,
+        _ => (Readiness::Ready, None),
     })
 }
 
@@ -68,22 +78,22 @@ fn pod_selector(m: &Manifest) -> Option<String> {
 }
 
 /// The pod label that marks the workload's current revision and its value: a Deployment's newest
-/// ReplicaSet's `pod-template-hash`, a StatefulSet's `controller-revision-hash` = `status.updateRevision`.
-/// None (every pod counts) for Jobs and while the revision is not known yet.
+/// ReplicaSet's `pod-template-hash`, a StatefulSet's `controller-revision-hash` = `update_revision`
+/// (its `status.updateRevision`, as [`live`] read it). None (every pod counts) for Jobs and while the
+/// revision is not known yet.
 async fn current_revision(
     client: &kube::Client,
     m: &Manifest,
+    ns: &str,
     selector: &str,
+    update_revision: Option<&str>,
 ) -> Result<Option<(&'static str, String)>, ClusterError> {
-    let ns = m.object.metadata().namespace.clone().unwrap_or_default();
-    let name = m.object.name();
-    let err = |e| explain(object_id(m), e);
     Ok(match &m.object {
         Object::Deployment(_) => {
-            let sets = Api::<ReplicaSet>::namespaced(client.clone(), &ns)
+            let sets = Api::<ReplicaSet>::namespaced(client.clone(), ns)
                 .list(&ListParams::default().labels(selector))
                 .await
-                .map_err(err)?;
+                .map_err(|e| explain(object_id(m), e))?;
             let revision = |rs: &ReplicaSet| {
                 rs.metadata
                     .annotations
@@ -91,6 +101,7 @@ async fn current_revision(
                     .and_then(|a| a.get("deployment.kubernetes.io/revision"))
                     .and_then(|r| r.parse::<u64>().ok())
             };
+            let name = m.object.name();
             sets.items
                 .iter()
                 .filter(|rs| {
@@ -109,13 +120,9 @@ async fn current_revision(
                 })
                 .map(|hash| ("pod-template-hash", hash))
         }
-        Object::StatefulSet(_) => Api::<StatefulSet>::namespaced(client.clone(), &ns)
-            .get(name)
-            .await
-            .map_err(err)?
-            .status
-            .and_then(|s| s.update_revision)
-            .map(|rev| ("controller-revision-hash", rev)),
+        Object::StatefulSet(_) => {
+            update_revision.map(|rev| ("controller-revision-hash", rev.to_owned()))
+        }
         _ => None,
     })
 }
@@ -125,12 +132,13 @@ async fn current_revision(
 async fn stuck(
     client: &kube::Client,
     m: &Manifest,
+    update_revision: Option<&str>,
 ) -> Result<Option<(String, String)>, ClusterError> {
     let Some(selector) = pod_selector(m) else {
         return Ok(None);
     };
     let ns = m.object.metadata().namespace.clone().unwrap_or_default();
-    let revision = current_revision(client, m, &selector).await?;
+    let revision = current_revision(client, m, &ns, &selector, update_revision).await?;
     let mut pods = Api::<Pod>::namespaced(client.clone(), &ns)
         .list(&ListParams::default().labels(&selector))
         .await
@@ -178,10 +186,15 @@ pub async fn ready(
 ) -> Result<(), ClusterError> {
     let start = Instant::now();
     loop {
-        let last = match check(client, m).await? {
+        let (readiness, update_revision) = live(client, m).await?;
+        let update_revision = update_revision.as_deref();
+        let last = match readiness {
             Readiness::Ready => return Ok(()),
             Readiness::Failed(why) => {
-                let events = stuck(client, m).await?.map(|(_, e)| e).unwrap_or_default();
+                let events = stuck(client, m, update_revision)
+                    .await?
+                    .map(|(_, e)| e)
+                    .unwrap_or_default();
                 return Err(ClusterError::NotReady {
                     object: object_id(m),
                     why,
@@ -190,7 +203,7 @@ pub async fn ready(
             }
             Readiness::InProgress(last) => last,
         };
-        if let Some((why, events)) = stuck(client, m).await? {
+        if let Some((why, events)) = stuck(client, m, update_revision).await? {
             return Err(ClusterError::NotReady {
                 object: object_id(m),
                 why,
