@@ -23,6 +23,14 @@ const SIZES: [usize; 2] = [2, 200];
 
 fn select(c: &mut Criterion) {
     let m = metrics();
+    // Ejecting an endpoint schedules its return on the current runtime.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime for the ejection timers: {e}"),
+    };
     for (algo, lb) in ALGORITHMS {
         let mut g = c.benchmark_group(format!("select/{algo}"));
         // Hash balancing hashes the request's key; the others ignore it.
@@ -46,12 +54,6 @@ fn select(c: &mut Criterion) {
                     b.iter(|| pool.select(black_box(tried), key).map(|s| s.panic))
                 });
             }
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            let Ok(rt) = rt else {
-                panic!("tokio runtime for the ejection timers")
-            };
             rt.block_on(async {
                 let eps = pool.members().endpoints.clone();
                 for ep in eps.iter().take(n / 4) {
