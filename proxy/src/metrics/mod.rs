@@ -28,8 +28,8 @@ use prometheus::{
 };
 mod route;
 
-use route::LiveRoutes;
 pub use route::RouteMetrics;
+use route::{LiveRoutes, RouteFamilies};
 use std::sync::Arc;
 
 pub const REQUESTS_TOTAL: &str = "trinity_proxy_requests_total";
@@ -73,13 +73,11 @@ pub(crate) const STATUS_SLOTS: usize = 500; // 100..=599
 
 pub struct Metrics {
     registry: Registry,
-    requests: IntCounterVec,
-    request_duration: HistogramVec,
     upstream_duration: HistogramVec,
-    retries: IntCounterVec,
     pub downstream_connections: IntGauge,
-    no_route: RouteMetrics,
-    live_routes: LiveRoutes,
+    routes: LiveRoutes,
+    /// Held for the process's life: a route named like it shares it and never removes it.
+    no_route: Arc<RouteMetrics>,
     endpoint_healthy: IntGaugeVec,
     endpoint_ejected: IntGaugeVec,
     ejections: IntCounterVec,
@@ -203,17 +201,17 @@ impl Metrics {
         registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(last_reload_successful.clone()))?;
         registry.register(Box::new(discovery_errors.clone()))?;
-        let no_route =
-            RouteMetrics::resolve(&requests, &request_duration, &retries, NO_ROUTE, None);
+        let routes = LiveRoutes::new(RouteFamilies {
+            requests,
+            duration: request_duration,
+            retries,
+        });
         Ok(Self {
             registry,
-            requests,
-            request_duration,
             upstream_duration,
-            retries,
             downstream_connections,
-            no_route,
-            live_routes: LiveRoutes::default(),
+            no_route: routes.get(NO_ROUTE),
+            routes,
             endpoint_healthy,
             endpoint_ejected,
             ejections,
@@ -246,15 +244,7 @@ impl Metrics {
     /// Handles for one route; call when the route table is built. Every table holding a route of
     /// this name shares one instance, so the series stay until no table or request uses the name.
     pub fn route(&self, route: &str) -> Arc<RouteMetrics> {
-        self.live_routes.get_or_resolve(route, || {
-            RouteMetrics::resolve(
-                &self.requests,
-                &self.request_duration,
-                &self.retries,
-                route,
-                Some(self.live_routes.clone()),
-            )
-        })
+        self.routes.get(route)
     }
 
     pub fn no_route(&self) -> &RouteMetrics {

@@ -6,8 +6,8 @@
 //! stats of a removed cluster: renaming routes across reloads does not grow `/metrics` forever.
 
 use super::{
-    METHODS, NO_ROUTE, OTHER_METHOD, RETRY_CONNECT_FAILURE, RETRY_RESET, RETRY_STATUS,
-    RETRY_TIMEOUT, STATUS_MIN, STATUS_SLOTS,
+    METHODS, OTHER_METHOD, RETRY_CONNECT_FAILURE, RETRY_RESET, RETRY_STATUS, RETRY_TIMEOUT,
+    STATUS_MIN, STATUS_SLOTS,
 };
 use prometheus::core::Collector;
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec};
@@ -21,21 +21,46 @@ const RETRY_REASONS: [&str; 4] = [
     RETRY_STATUS,
 ];
 
-/// The route names that have live handles.
-#[derive(Clone, Default)]
-pub(crate) struct LiveRoutes(Arc<Mutex<HashMap<String, Weak<RouteMetrics>>>>);
+/// The families a route's series live in (clones share them).
+#[derive(Clone)]
+pub(crate) struct RouteFamilies {
+    pub(crate) requests: IntCounterVec,
+    pub(crate) duration: HistogramVec,
+    pub(crate) retries: IntCounterVec,
+}
+
+/// Hands out one [`RouteMetrics`] per route name while anything holds it.
+#[derive(Clone)]
+pub(crate) struct LiveRoutes {
+    families: RouteFamilies,
+    live: Arc<Mutex<HashMap<String, Weak<RouteMetrics>>>>,
+}
 
 impl LiveRoutes {
-    pub(crate) fn get_or_resolve(
-        &self,
-        route: &str,
-        resolve: impl FnOnce() -> RouteMetrics,
-    ) -> Arc<RouteMetrics> {
-        let mut live = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+    pub(crate) fn new(families: RouteFamilies) -> Self {
+        Self {
+            families,
+            live: Arc::default(),
+        }
+    }
+
+    /// The live handles of `route`, or new ones.
+    pub(crate) fn get(&self, route: &str) -> Arc<RouteMetrics> {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(m) = live.get(route).and_then(Weak::upgrade) {
             return m;
         }
-        let m = Arc::new(resolve());
+        let f = &self.families;
+        let m = Arc::new(RouteMetrics {
+            route: route.to_owned(),
+            by_method: Default::default(),
+            duration: f.duration.with_label_values(&[route]),
+            retry_connect_failure: f.retries.with_label_values(&[route, RETRY_CONNECT_FAILURE]),
+            retry_reset: f.retries.with_label_values(&[route, RETRY_RESET]),
+            retry_timeout: f.retries.with_label_values(&[route, RETRY_TIMEOUT]),
+            retry_status: f.retries.with_label_values(&[route, RETRY_STATUS]),
+            owner: self.clone(),
+        });
         live.insert(route.to_owned(), Arc::downgrade(&m));
         m
     }
@@ -44,7 +69,6 @@ impl LiveRoutes {
 /// Pre-resolved handles of one route.
 pub struct RouteMetrics {
     route: String,
-    requests: IntCounterVec,
     /// Per method: handles by status code, filled on first use of each (method, code).
     by_method: [OnceLock<Box<[OnceLock<IntCounter>]>>; METHODS.len() + 1],
     pub duration: Histogram,
@@ -52,40 +76,21 @@ pub struct RouteMetrics {
     pub retry_reset: IntCounter,
     pub retry_timeout: IntCounter,
     pub retry_status: IntCounter,
-    /// What removes the series on drop; `None` for the never-dropped "no route" handles.
-    owner: Option<(LiveRoutes, HistogramVec, IntCounterVec)>,
+    /// Removes the series when the last holder is gone.
+    owner: LiveRoutes,
 }
 
 impl RouteMetrics {
-    pub(crate) fn resolve(
-        requests: &IntCounterVec,
-        duration: &HistogramVec,
-        retries: &IntCounterVec,
-        route: &str,
-        live: Option<LiveRoutes>,
-    ) -> Self {
-        Self {
-            route: route.to_owned(),
-            requests: requests.clone(),
-            by_method: Default::default(),
-            duration: duration.with_label_values(&[route]),
-            retry_connect_failure: retries.with_label_values(&[route, RETRY_CONNECT_FAILURE]),
-            retry_reset: retries.with_label_values(&[route, RETRY_RESET]),
-            retry_timeout: retries.with_label_values(&[route, RETRY_TIMEOUT]),
-            retry_status: retries.with_label_values(&[route, RETRY_STATUS]),
-            owner: live.map(|l| (l, duration.clone(), retries.clone())),
-        }
-    }
-
     /// Counts one answered request.
     pub fn count(&self, method: &http::Method, status: u16) {
+        let requests = &self.owner.families.requests;
         let m = METHODS
             .iter()
             .position(|m| *m == method.as_str())
             .unwrap_or(OTHER_METHOD);
         let slot = usize::from(status.saturating_sub(STATUS_MIN));
         if slot >= STATUS_SLOTS {
-            self.requests
+            requests
                 .with_label_values(&[self.route.as_str(), method_label(m), &status.to_string()])
                 .inc();
             return;
@@ -94,7 +99,7 @@ impl RouteMetrics {
             self.by_method[m].get_or_init(|| (0..STATUS_SLOTS).map(|_| OnceLock::new()).collect());
         codes[slot]
             .get_or_init(|| {
-                self.requests.with_label_values(&[
+                requests.with_label_values(&[
                     self.route.as_str(),
                     method_label(m),
                     &status.to_string(),
@@ -106,10 +111,11 @@ impl RouteMetrics {
 
 impl Drop for RouteMetrics {
     fn drop(&mut self) {
-        let Some((live, duration, retries)) = &self.owner else {
-            return;
-        };
-        let mut live = live.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live = self
+            .owner
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         // A table built since this instance lost its last holder has a new one for the name:
         // its series are in use again.
         if live.get(&self.route).is_some_and(|w| w.strong_count() > 0) {
@@ -117,17 +123,14 @@ impl Drop for RouteMetrics {
         }
         live.remove(&self.route);
         let route = self.route.as_str();
-        // The "no route" series are never removed, even if a route is named like them.
-        if route == NO_ROUTE {
-            return;
-        }
-        let _ = duration.remove_label_values(&[route]);
+        let f = &self.owner.families;
+        let _ = f.duration.remove_label_values(&[route]);
         for reason in RETRY_REASONS {
-            let _ = retries.remove_label_values(&[route, reason]);
+            let _ = f.retries.remove_label_values(&[route, reason]);
         }
         // Every (method, code) of the route, including any counted through an earlier instance
         // of the same name that lost a race with a reload.
-        for family in self.requests.collect() {
+        for family in f.requests.collect() {
             for m in family.get_metric() {
                 let label = |name: &str| {
                     m.get_label()
@@ -139,7 +142,7 @@ impl Drop for RouteMetrics {
                     && let (Some(method), Some(code)) = (label("method"), label("code"))
                 {
                     let _ =
-                        self.requests
+                        f.requests
                             .remove_label_values(&[route, method.as_str(), code.as_str()]);
                 }
             }
@@ -154,8 +157,7 @@ pub(crate) fn method_label(i: usize) -> &'static str {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
-    use super::super::Metrics;
-    use super::NO_ROUTE;
+    use super::super::{Metrics, NO_ROUTE};
     use http::Method;
 
     fn lines(m: &Metrics, needle: &str) -> usize {
