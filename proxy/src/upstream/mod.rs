@@ -285,56 +285,29 @@ impl Pool {
     pub fn select(&self, tried: &[SocketAddr], key: Option<u64>) -> Option<Selected> {
         let m = self.members();
         let eps = &m.endpoints;
-        let untried = |i: usize| !tried.contains(&eps[i].addr);
-        if let Some(i) = m
-            .balancer
-            .pick(eps, |i| untried(i) && eps[i].eligible(), key)
-        {
-            return Some(Selected {
-                guard: InFlight::new(&eps[i]),
-                panic: false,
-            });
+        let tier = Tier::of(eps);
+        let i = m.balancer.pick(
+            eps,
+            |i| !tried.contains(&eps[i].addr) && tier.admits(&eps[i]),
+            key,
+        )?;
+        let panic = tier == Tier::Panic;
+        if panic {
+            self.metrics.panic_routing.inc();
         }
-        if eps.iter().any(|e| e.eligible()) {
-            return None; // every eligible endpoint was tried already
-        }
-        // Nothing eligible: first the healthy endpoints that are only terminating (still serving,
-        // as Kubernetes says), then — panic mode — every endpoint.
-        if let Some(i) = m
-            .balancer
-            .pick(eps, |i| untried(i) && eps[i].health.eligible(), key)
-        {
-            return Some(Selected {
-                guard: InFlight::new(&eps[i]),
-                panic: false,
-            });
-        }
-        if eps.iter().any(|e| e.health.eligible()) {
-            return None;
-        }
-        let i = m.balancer.pick(eps, untried, key)?;
-        self.metrics.panic_routing.inc();
         Some(Selected {
             guard: InFlight::new(&eps[i]),
-            panic: true,
+            panic,
         })
     }
 
     /// Whether `select` would find an endpoint outside `tried` (without choosing one).
     pub fn can_select(&self, tried: &[SocketAddr]) -> bool {
         let m = self.members();
-        let untried = |e: &&Arc<Endpoint>| !tried.contains(&e.addr);
-        if m.endpoints.iter().any(|e| e.eligible()) {
-            return m.endpoints.iter().filter(untried).any(|e| e.eligible());
-        }
-        if m.endpoints.iter().any(|e| e.health.eligible()) {
-            return m
-                .endpoints
-                .iter()
-                .filter(untried)
-                .any(|e| e.health.eligible());
-        }
-        m.endpoints.iter().any(|e| untried(&e))
+        let tier = Tier::of(&m.endpoints);
+        m.endpoints
+            .iter()
+            .any(|e| !tried.contains(&e.addr) && tier.admits(e))
     }
 
     /// A request on `ep` failed (connect error, reset, timeout, or 502/503/504): feeds outlier
@@ -388,6 +361,36 @@ impl Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         self.retire();
+    }
+}
+
+/// Which endpoints may take a request: the eligible ones; when none is, the healthy ones that
+/// are only terminating (still serving, as Kubernetes says); when none of those either — panic
+/// mode — every endpoint. Endpoints a request already tried are excluded on top of this.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Eligible,
+    Serving,
+    Panic,
+}
+
+impl Tier {
+    fn of(eps: &[Arc<Endpoint>]) -> Self {
+        if eps.iter().any(|e| e.eligible()) {
+            Tier::Eligible
+        } else if eps.iter().any(|e| e.health.eligible()) {
+            Tier::Serving
+        } else {
+            Tier::Panic
+        }
+    }
+
+    fn admits(self, e: &Endpoint) -> bool {
+        match self {
+            Tier::Eligible => e.eligible(),
+            Tier::Serving => e.health.eligible(),
+            Tier::Panic => true,
+        }
     }
 }
 
