@@ -60,7 +60,7 @@ fn select(c: &mut Criterion) {
                     pool.record_failure(ep, "bench");
                 }
             });
-            g.bench_with_input(BenchmarkId::new("quarter_ejected", n), &(), |b, ()| {
+            g.bench_function(BenchmarkId::new("quarter_ejected", n), |b| {
                 b.iter(|| pool.select(black_box(&[]), key).map(|s| s.panic))
             });
         }
