@@ -252,6 +252,12 @@ def metrics_text(admin_port, timeout=2.0):
         return ""
 
 
+def metric_values(text, name):
+    """{label set: value} of one metric of a /metrics exposition."""
+    return {m.group(1) or "": float(m.group(2))
+            for m in re.finditer(rf"^{name}(\{{[^}}]*\}})?\s+(\S+)$", text, re.M)}
+
+
 def _watch_endpoint(admin_port, victim_addr, until, since, seen):
     """Polls trinity-proxy's /metrics every 50 ms; records when any upstream first reports the
     victim unhealthy (active checks) or ejected (outlier detection), in seconds after `since`."""
@@ -259,13 +265,10 @@ def _watch_endpoint(admin_port, victim_addr, until, since, seen):
     while time.monotonic() < until and len(seen) < 2:
         text = metrics_text(admin_port, timeout=1)
         now = time.monotonic() - since
-        for line in text.splitlines():
-            if label not in line:
-                continue
-            if line.startswith("trinity_proxy_endpoint_healthy{") and line.endswith(" 0"):
-                seen.setdefault("unhealthy_s", now)
-            if line.startswith("trinity_proxy_endpoint_ejected{") and line.endswith(" 1"):
-                seen.setdefault("ejected_s", now)
+        for key, name, value in (("unhealthy_s", "trinity_proxy_endpoint_healthy", 0),
+                                 ("ejected_s", "trinity_proxy_endpoint_ejected", 1)):
+            if any(label in labels and v == value for labels, v in metric_values(text, name).items()):
+                seen.setdefault(key, now)
         time.sleep(0.05)
 
 

@@ -40,9 +40,7 @@ def generation_routes(gen):
 
 def trinity_metric(admin_port, name):
     """{label set: value} of one metric on trinity-proxy's /metrics ({} when unreachable)."""
-    text = measure.metrics_text(admin_port)
-    return {m.group(1) or "": float(m.group(2))
-            for m in re.finditer(rf"^{name}(\{{[^}}]*\}})?\s+(\S+)$", text, re.M)}
+    return measure.metric_values(measure.metrics_text(admin_port), name)
 
 
 def _confirm(port, gen, deadline):
