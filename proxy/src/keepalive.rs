@@ -55,13 +55,11 @@ pub(crate) async fn serve(
         if let Some(s) = settings {
             s.apply_to_session(&mut session);
         }
-        // Bounds each read of the rest of the header. Pingora carries "keep-alive without a
-        // timeout" over from the previous request, which would let a header that started
-        // arriving stall forever; once the header is parsed Pingora sets its own value again.
-        session.set_keepalive(Some(timeout.as_secs().max(1)));
-        if *shutdown.borrow() {
-            session.set_keepalive(None);
-        }
+        // Bounds each read of the rest of the header (`timeout` is whole seconds, at least 1).
+        // Pingora carries "keep-alive without a timeout" over from the previous request, which
+        // would let a header that started arriving stall forever; once the header is parsed
+        // Pingora sets its own value again. No keep-alive once shutting down.
+        session.set_keepalive((!*shutdown.borrow()).then_some(timeout.as_secs()));
         // Pipelining is never enabled here, so the settings carry no prefix of their own.
         if let ServerSession::H1(h1) = &mut session {
             h1.set_pipelined_prefix(first_bytes);

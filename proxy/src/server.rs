@@ -116,10 +116,14 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let connections = Arc::new(Connections::default());
 
-        let keepalive_timeout = options
-            .keepalive_timeout
-            .unwrap_or(keepalive::KEEPALIVE_TIMEOUT)
-            .max(Duration::from_secs(1));
+        // Whole seconds, at least 1: Pingora's keep-alive timeout is in seconds, 0 meaning none.
+        let keepalive_timeout = Duration::from_secs(
+            options
+                .keepalive_timeout
+                .unwrap_or(keepalive::KEEPALIVE_TIMEOUT)
+                .as_secs()
+                .max(1),
+        );
         let mut tasks = Vec::new();
         let mut listen_addrs = Vec::new();
         for addr in &config.listeners {
