@@ -9,17 +9,13 @@ mod support;
 use http::Method;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::mock::{finish, list, mock, mock_with_bodies, object, status};
+use support::mock::{finish, list, mock, mock_with_bodies, object, status, success};
 use support::shipped;
 use trinity_deploy::cluster::apply::{ApplyOptions, Change, apply_all, apply_one};
 use trinity_deploy::cluster::port_forward::PodChoice;
 use trinity_deploy::cluster::{ClusterError, applyset, prune, secrets, wait};
 use trinity_deploy::object::Manifest;
-
-/// Request line (method and path, no query) and body of every request a fake cluster saw.
-type Bodies = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 /// The live object at `path` after it was applied: rolled out (StatefulSets and Deployments ready,
 /// Jobs complete).
@@ -48,16 +44,10 @@ fn rolled_out(path: &str, name: &str) -> Value {
 
 /// A fake API that remembers what was applied: a GET answers 404 until the object was PATCHed, then
 /// the object, rolled out; label/field-selected lists are empty; POSTs (the generated Secrets) create.
-fn fake_cluster(
-    bodies: Bodies,
-) -> impl FnMut(&Method, &str, &[u8]) -> (u16, Value) + Send + 'static {
+fn fake_cluster() -> impl FnMut(&Method, &str) -> (u16, Value) + Send + 'static {
     let mut applied = HashSet::new();
-    move |method, target, body| {
+    move |method, target| {
         let path = target.split('?').next().unwrap().to_owned();
-        bodies
-            .lock()
-            .unwrap()
-            .push((format!("{method} {path}"), body.to_vec()));
         let name = path.rsplit('/').next().unwrap().to_owned();
         match *method {
             Method::PATCH => {
@@ -74,8 +64,7 @@ fn fake_cluster(
 
 /// Runs `apply` of the shipped values against [`fake_cluster`]: (request log, bodies, reports).
 async fn apply_to_fake_cluster(wait: bool) -> (Vec<String>, Vec<(String, Vec<u8>)>, Vec<String>) {
-    let bodies = Bodies::default();
-    let (client, task) = mock_with_bodies(fake_cluster(bodies.clone()));
+    let (client, task, bodies) = mock_with_bodies(fake_cluster());
     let opts = ApplyOptions {
         wait,
         timeout: Duration::from_secs(5),
@@ -341,6 +330,27 @@ fn deployment_status(updated: i64, available: i64) -> serde_json::Value {
            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": updated, "availableReplicas": available}})
 }
 
+/// The web Deployment as GETs during a rollout answer it: 1/2 replicas updated twice, then rolled out.
+fn web_rollout() -> impl FnMut() -> (u16, Value) + Send {
+    let mut calls = 0;
+    move || {
+        calls += 1;
+        (
+            200,
+            if calls < 3 {
+                deployment_status(1, 1)
+            } else {
+                deployment_status(2, 2)
+            },
+        )
+    }
+}
+
+/// `wait::ready` with a 30 s timeout, polling every millisecond.
+async fn wait_ready(client: &kube::Client, m: &Manifest) -> Result<(), ClusterError> {
+    wait::ready(client, m, Duration::from_secs(30), Duration::from_millis(1)).await
+}
+
 #[tokio::test]
 async fn crash_loop_fails_the_wait_with_events() {
     let m = manifest("Deployment", "web");
@@ -371,14 +381,7 @@ async fn crash_loop_fails_the_wait_with_events() {
             status(404, "NotFound", target)
         }
     });
-    let err = wait::ready(
-        &client,
-        &m,
-        Duration::from_secs(30),
-        Duration::from_millis(1),
-    )
-    .await
-    .unwrap_err();
+    let err = wait_ready(&client, &m).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("Deployment/web failed: web-5f7-x1/web: CrashLoopBackOff"),
@@ -422,18 +425,10 @@ fn pod(name: &str, label: (&str, &str), crash_looping: bool) -> Value {
 async fn crash_looping_pods_of_an_old_revision_do_not_fail_a_rollout() {
     // Deployment: the newest ReplicaSet (revision 2) has hash "new"; the old pods crash-loop.
     let m = manifest("Deployment", "web");
-    let mut calls = 0;
+    let mut web = web_rollout();
     let (client, task) = mock(move |_, target| {
         if target.starts_with("/apis/apps/v1/namespaces/trinity/deployments/web") {
-            calls += 1;
-            (
-                200,
-                if calls < 3 {
-                    deployment_status(1, 1)
-                } else {
-                    deployment_status(2, 2)
-                },
-            )
+            web()
         } else if target.starts_with("/apis/apps/v1/namespaces/trinity/replicasets?") {
             list(
                 "ReplicaSet",
@@ -454,14 +449,7 @@ async fn crash_looping_pods_of_an_old_revision_do_not_fail_a_rollout() {
             status(404, "NotFound", target)
         }
     });
-    wait::ready(
-        &client,
-        &m,
-        Duration::from_secs(30),
-        Duration::from_millis(1),
-    )
-    .await
-    .unwrap();
+    wait_ready(&client, &m).await.unwrap();
     let log = finish(client, task).await;
     assert!(log.iter().any(|l| l.contains("/replicasets?")), "{log:?}");
 
@@ -475,9 +463,8 @@ async fn crash_looping_pods_of_an_old_revision_do_not_fail_a_rollout() {
                           "currentRevision": if updated == 1 { "postgres-2" } else { "postgres-1" },
                           "updateRevision": "postgres-2"}})
     };
-    let calls = 0;
-    let handler = move |crash_new: bool| {
-        let mut calls = calls;
+    let handler = |crash_new: bool| {
+        let mut calls = 0;
         move |_: &Method, target: &str| {
             if target.starts_with("/apis/apps/v1/namespaces/trinity/statefulsets/postgres") {
                 calls += 1;
@@ -504,26 +491,12 @@ async fn crash_looping_pods_of_an_old_revision_do_not_fail_a_rollout() {
         }
     };
     let (client, task) = mock(handler(false));
-    wait::ready(
-        &client,
-        &m,
-        Duration::from_secs(30),
-        Duration::from_millis(1),
-    )
-    .await
-    .unwrap();
+    wait_ready(&client, &m).await.unwrap();
     finish(client, task).await;
 
     // A crash-looping pod of the current revision still fails the wait.
     let (client, task) = mock(handler(true));
-    let err = wait::ready(
-        &client,
-        &m,
-        Duration::from_secs(30),
-        Duration::from_millis(1),
-    )
-    .await
-    .unwrap_err();
+    let err = wait_ready(&client, &m).await.unwrap_err();
     assert!(
         err.to_string()
             .starts_with("StatefulSet/postgres failed: postgres-1/c: CrashLoopBackOff"),
@@ -595,30 +568,15 @@ async fn port_forward_picks_another_ready_pod_when_the_pod_list_changes() {
 #[tokio::test]
 async fn wait_returns_when_ready_and_times_out_when_not() {
     let m = manifest("Deployment", "web");
-    let mut calls = 0;
+    let mut web = web_rollout();
     let (client, task) = mock(move |_, target| {
         if target.contains("/deployments/web") {
-            calls += 1;
-            (
-                200,
-                if calls < 3 {
-                    deployment_status(1, 1)
-                } else {
-                    deployment_status(2, 2)
-                },
-            )
+            web()
         } else {
             list("Pod", vec![])
         }
     });
-    wait::ready(
-        &client,
-        &m,
-        Duration::from_secs(30),
-        Duration::from_millis(1),
-    )
-    .await
-    .unwrap();
+    wait_ready(&client, &m).await.unwrap();
     finish(client, task).await;
 
     let (client, task) = mock(|_, target| {
@@ -649,19 +607,12 @@ fn parent(group_kinds: &str, tooling: &str) -> Value {
 }
 
 /// A cluster whose ApplySet records ConfigMap, Namespace, PersistentVolumeClaim and Secret, with
-/// members of those kinds; every other list (never expected) fails the test. Bodies are kept.
-fn pruned_cluster(
-    bodies: Bodies,
-) -> impl FnMut(&Method, &str, &[u8]) -> (u16, Value) + Send + 'static {
-    move |method, target, body| {
+/// members of those kinds; every other list (never expected) fails the test.
+fn pruned_cluster() -> impl FnMut(&Method, &str) -> (u16, Value) + Send + 'static {
+    move |method, target| {
         let path = target.split('?').next().unwrap();
-        bodies
-            .lock()
-            .unwrap()
-            .push((format!("{method} {path}"), body.to_vec()));
-        let ok = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"});
         match *method {
-            Method::DELETE => return (200, ok),
+            Method::DELETE => return success(),
             Method::PATCH => return (200, parent("", "trinity-deploy/0.1.0")),
             _ => {}
         }
@@ -705,8 +656,7 @@ fn pruned_cluster(
 
 #[tokio::test]
 async fn prune_removes_only_what_left_the_values() {
-    let bodies = Bodies::default();
-    let (client, task) = mock_with_bodies(pruned_cluster(bodies.clone()));
+    let (client, task, bodies) = mock_with_bodies(pruned_cluster());
     let plan = prune::prune(&client, "trinity", &shipped(), false, false)
         .await
         .unwrap();
@@ -761,7 +711,7 @@ async fn prune_removes_only_what_left_the_values() {
 
 #[tokio::test]
 async fn prune_include_data_deletes_claims_that_left_the_values_only() {
-    let (client, task) = mock_with_bodies(pruned_cluster(Bodies::default()));
+    let (client, task) = mock(pruned_cluster());
     let plan = prune::prune(&client, "trinity", &shipped(), false, true)
         .await
         .unwrap();
@@ -801,7 +751,7 @@ async fn prune_include_data_deletes_claims_that_left_the_values_only() {
 
 #[tokio::test]
 async fn prune_dry_run_deletes_nothing() {
-    let (client, task) = mock_with_bodies(pruned_cluster(Bodies::default()));
+    let (client, task) = mock(pruned_cluster());
     let plan = prune::prune(&client, "trinity", &shipped(), true, false)
         .await
         .unwrap();
@@ -867,13 +817,7 @@ fn generated_secrets_are_random_and_complete() {
 async fn destroy_keeps_namespace_and_data_unless_purged() {
     let v = trinity_deploy::values::parse("v", "backups: {enabled: true}\n").unwrap();
     let ms = trinity_deploy::render::render(&v).unwrap();
-    let ok = || {
-        (
-            200,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
-        )
-    };
-    let (client, task) = mock(move |_, _| ok());
+    let (client, task) = mock(|_, _| success());
     let deleted = trinity_deploy::cluster::destroy::destroy(&client, &ms, false)
         .await
         .unwrap();
@@ -889,7 +833,7 @@ async fn destroy_keeps_namespace_and_data_unless_purged() {
     assert!(at("Deployment/web") < at("StatefulSet/postgres"));
     finish(client, task).await;
 
-    let (client, task) = mock(move |_, _| ok());
+    let (client, task) = mock(|_, _| success());
     let deleted = trinity_deploy::cluster::destroy::destroy(&client, &ms, true)
         .await
         .unwrap();
@@ -909,32 +853,10 @@ async fn status_reports_one_row_per_component() {
             (200, deployment_status(1, 1))
         } else if path.ends_with("/statefulsets/mongo") {
             status(404, "NotFound", "statefulsets.apps \"mongo\" not found")
-        } else if path.contains("/deployments/") || path.contains("/statefulsets/") {
-            let name = path.rsplit('/').next().unwrap();
-            let kind = if path.contains("/statefulsets/") {
-                "StatefulSet"
-            } else {
-                "Deployment"
-            };
-            (
-                200,
-                json!({"apiVersion": "apps/v1", "kind": kind,
-                         "metadata": {"name": name, "namespace": "trinity", "generation": 1},
-                         "spec": {"replicas": 1, "selector": {}, "template": {}, "serviceName": name},
-                         "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
-                                    "availableReplicas": 1, "readyReplicas": 1}}),
-            )
-        } else if path.contains("/jobs/") {
-            (
-                200,
-                json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "m"},
-                         "status": {"conditions": [{"type": "Complete", "status": "True"}]}}),
-            )
         } else if path.contains("/pods") {
             list("Pod", vec![])
         } else {
-            let name = path.rsplit('/').next().unwrap();
-            (200, object("v1", "Any", name, "1"))
+            (200, rolled_out(path, path.rsplit('/').next().unwrap()))
         }
     });
     let rows = trinity_deploy::cluster::status::status(&client, &shipped())

@@ -5,17 +5,24 @@
 use http::{Method, Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 
 pub fn mock(
-    mut handler: impl FnMut(&Method, &str) -> (u16, Value) + Send + 'static,
+    handler: impl FnMut(&Method, &str) -> (u16, Value) + Send + 'static,
 ) -> (kube::Client, tokio::task::JoinHandle<Vec<String>>) {
-    mock_with_bodies(move |method, target, _| handler(method, target))
+    let (client, task, _) = mock_with_bodies(handler);
+    (client, task)
 }
 
-/// Like [`mock`], with the request body passed to the handler.
+/// Request line (method and path, no query) and body of every request a mock saw.
+pub type Bodies = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// Like [`mock`], also keeping every request's body.
 pub fn mock_with_bodies(
-    mut handler: impl FnMut(&Method, &str, &[u8]) -> (u16, Value) + Send + 'static,
-) -> (kube::Client, tokio::task::JoinHandle<Vec<String>>) {
+    mut handler: impl FnMut(&Method, &str) -> (u16, Value) + Send + 'static,
+) -> (kube::Client, tokio::task::JoinHandle<Vec<String>>, Bodies) {
+    let bodies = Bodies::default();
+    let kept = bodies.clone();
     let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let task = tokio::spawn(async move {
         let mut log = Vec::new();
@@ -27,7 +34,11 @@ pub fn mock_with_bodies(
                 .unwrap_or_default();
             let method = req.method().clone();
             let sent = req.into_body().collect_bytes().await.unwrap();
-            let (code, body) = handler(&method, &target, &sent);
+            let path = target.split('?').next().unwrap_or_default();
+            kept.lock()
+                .unwrap()
+                .push((format!("{method} {path}"), sent.to_vec()));
+            let (code, body) = handler(&method, &target);
             log.push(format!("{method} {target}"));
             let resp = Response::builder()
                 .status(code)
@@ -38,7 +49,7 @@ pub fn mock_with_bodies(
         }
         log
     });
-    (kube::Client::new(svc, "default"), task)
+    (kube::Client::new(svc, "default"), task, bodies)
 }
 
 /// Drops the client and returns the request log.
@@ -59,6 +70,14 @@ pub fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
         code,
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                "reason": reason, "message": message, "code": code}),
+    )
+}
+
+/// The body of a successful delete.
+pub fn success() -> (u16, Value) {
+    (
+        200,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
     )
 }
 
