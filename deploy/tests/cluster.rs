@@ -750,6 +750,42 @@ async fn prune_include_data_deletes_claims_that_left_the_values_only() {
 }
 
 #[tokio::test]
+async fn prune_narrows_the_recorded_group_kinds_to_what_is_still_used() {
+    // CronJob.batch is recorded but has no member left and is not in the render: it is dropped.
+    let (client, task, bodies) = mock_with_bodies(|method, target| {
+        let path = target.split('?').next().unwrap();
+        match (method.as_str(), path) {
+            ("PATCH", _) => (200, parent("", "trinity-deploy/0.1.0")),
+            (_, "/api/v1/namespaces/trinity/secrets/applyset-trinity") => (
+                200,
+                parent("ConfigMap,CronJob.batch,Secret", "trinity-deploy/0.1.0"),
+            ),
+            _ => list("Any", vec![]),
+        }
+    });
+    prune::prune(&client, "trinity", &shipped(), false, false)
+        .await
+        .unwrap();
+    let log = finish(client, task).await;
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("GET /apis/batch/v1/namespaces/trinity/cronjobs?")),
+        "{log:?}"
+    );
+    let bodies = bodies.lock().unwrap();
+    let (_, body) = bodies
+        .iter()
+        .find(|(l, _)| l == "PATCH /api/v1/namespaces/trinity/secrets/applyset-trinity")
+        .unwrap();
+    let body: Value = serde_json::from_slice(body).unwrap();
+    let kinds = body["metadata"]["annotations"][applyset::GROUP_KINDS_ANNOTATION]
+        .as_str()
+        .unwrap();
+    assert!(!kinds.contains("CronJob"), "{kinds}");
+    assert!(kinds.contains("Deployment.apps"), "{kinds}");
+}
+
+#[tokio::test]
 async fn prune_dry_run_deletes_nothing() {
     let (client, task) = mock(pruned_cluster());
     let plan = prune::prune(&client, "trinity", &shipped(), true, false)
