@@ -22,6 +22,14 @@ struct Proc {
     _dir: tempfile::TempDir,
 }
 
+impl Drop for Proc {
+    /// A failed assertion must not leave the proxy running (it holds the test's pipes).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `trinity-proxy --config` and reads the bound addresses from its startup log line.
 fn spawn_proxy(yaml: &str) -> Proc {
     let dir = tempfile::tempdir().unwrap();
@@ -181,5 +189,57 @@ async fn sighup_reloads_and_sigint_stops_at_once() {
         t0.elapsed() < Duration::from_secs(1),
         "SIGINT is a fast stop: {:?}",
         t0.elapsed()
+    );
+}
+
+fn rss_kib(child: &Child) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Opens `n` connections, each answered once and then left idle.
+async fn idle_connections(addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /idle HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(b"}") {
+            let mut buf = [0u8; 4096];
+            let k = s.read(&mut buf).await.unwrap();
+            assert!(k > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..k]);
+        }
+        held.push(s);
+    }
+    held
+}
+
+/// An idle kept-alive connection holds only the socket and a small waiting task, not Pingora's
+/// request state machine (~20 KiB when the wait happened inside it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keepalive_connections_hold_little_memory() {
+    let up = Upstream::echo("app").await;
+    let yaml = format!(
+        "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nthreads: 1\nroutes:\n  - {{ name: app, prefix: /, upstream: app }}\nupstreams:\n  app: {{ endpoints: [\"{}\"] }}\n",
+        up.addr
+    );
+    let p = spawn_proxy(&yaml);
+    // Warm the allocator and the upstream pool with connections that come and go.
+    drop(idle_connections(p.listen, 200).await);
+    let before = rss_kib(&p.child);
+    let held = idle_connections(p.listen, 1000).await;
+    let per_connection = rss_kib(&p.child).saturating_sub(before) as f64 / held.len() as f64;
+    println!("{per_connection:.1} KiB per idle keep-alive connection");
+    assert!(
+        per_connection < 8.0,
+        "{per_connection:.1} KiB per idle connection"
     );
 }
