@@ -60,7 +60,6 @@ enum Answer {
 }
 
 async fn lookup(resolver: &TokioResolver, cfg: &DnsDiscovery) -> Answer {
-    // A trailing dot: no search-domain expansion surprises for fully qualified names.
     match resolver.lookup_ip(cfg.name.as_str()).await {
         Ok(found) => {
             let ttl = found
