@@ -16,7 +16,7 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -37,12 +37,22 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: watch
             _ = shutdown.changed() => return,
         };
         let state = state.clone();
+        // The public listeners' header limits and deadline (hyper answers 431 itself and closes
+        // a connection whose head is late).
+        let (limits, timeouts) = {
+            let table = state.table.load();
+            (table.limits, table.client_timeouts)
+        };
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, &req)) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeouts.client_header)
+                .max_header_size(limits.max_header_bytes)
+                .max_headers(limits.max_headers)
                 .serve_connection(TokioIo::new(stream), svc)
                 .await
             {

@@ -8,12 +8,20 @@
 //! the bytes already read as its parse buffer (`set_pipelined_prefix`): the wait costs no extra
 //! read, no copy into a second buffer and no task spawn per request.
 //! The semantics are Pingora's: keep-alive 60 s, persistent settings carried across requests, no
-//! keep-alive once shutting down. A new connection that sends nothing, and a header that stops
-//! arriving half-way, are closed after the same timeout (nginx's `client_header_timeout` is 60 s
-//! too; Pingora itself reads the rest of a reused connection's header without a timeout).
+//! keep-alive once shutting down. A new connection that sends nothing is closed after the same
+//! timeout.
+//!
+//! Once a request's first bytes are in, the rest of its head is read here too (`edge::head`):
+//! under `limits.max_header_bytes` / `limits.max_headers` and one `timeouts.client_header`
+//! deadline, answered 431 / 408 / 400 / 501 by `edge::reject` when it breaks them. Pingora gets
+//! a complete head and parses it without reading (Pingora alone buffers about 1 MiB of header and
+//! bounds only each read).
 
+use crate::edge::head::{self, HeadLimits};
+use crate::edge::reject;
 use crate::proxy::TrinityProxy;
 use crate::server::ConnectionGuard;
+use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp};
 use pingora::protocols::Stream;
@@ -40,6 +48,7 @@ type App = Arc<HttpProxy<TrinityProxy>>;
 /// Serves every request of one accepted connection.
 pub(crate) async fn serve(
     app: App,
+    state: Arc<State>,
     mut stream: Stream,
     mut shutdown: watch::Receiver<bool>,
     guard: ConnectionGuard,
@@ -48,17 +57,45 @@ pub(crate) async fn serve(
     let _guard = guard;
     let mut settings: Option<HttpPersistentSettings> = None;
     loop {
-        let Some(first_bytes) = next_request(&mut stream, &mut shutdown, timeout).await else {
+        let Some(mut first_bytes) = next_request(&mut stream, &mut shutdown, timeout).await else {
             return;
         };
+        let (limits, client_timeouts) = {
+            let table = state.table.load();
+            (table.limits, table.client_timeouts)
+        };
+        let head_limits = HeadLimits {
+            max_bytes: limits.max_header_bytes,
+            max_headers: limits.max_headers,
+            deadline: tokio::time::Instant::now() + client_timeouts.client_header,
+        };
+        if let Err(rejection) = head::read(&mut stream, &mut first_bytes, head_limits).await {
+            match rejection {
+                head::Rejection::Closed => {}
+                head::Rejection::Timeout => state
+                    .metrics
+                    .edge
+                    .connection_rejected(rejection.reason())
+                    .inc(),
+                _ => state
+                    .metrics
+                    .edge
+                    .request_rejected(crate::metrics::NO_ROUTE, rejection.reason())
+                    .inc(),
+            }
+            let client = stream
+                .get_socket_digest()
+                .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+            reject::answer(&mut stream, rejection, client, client_timeouts.client_write).await;
+            return;
+        }
         let mut session = ServerSession::new_http1(stream);
+        session.set_write_timeout(Some(client_timeouts.client_write));
         if let Some(s) = settings {
             s.apply_to_session(&mut session);
         }
-        // Bounds each read of the rest of the header (`timeout` is whole seconds, at least 1).
-        // Pingora carries "keep-alive without a timeout" over from the previous request, which
-        // would let a header that started arriving stall forever; once the header is parsed
-        // Pingora sets its own value again. No keep-alive once shutting down.
+        // No keep-alive once shutting down; Pingora sets its own value again once the head is
+        // parsed (it never reads for it: the head is complete).
         session.set_keepalive((!*shutdown.borrow()).then_some(timeout.as_secs()));
         // Pipelining is never enabled here, so the settings carry no prefix of their own.
         if let ServerSession::H1(h1) = &mut session {

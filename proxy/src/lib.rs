@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod discovery;
 pub mod downstream;
+pub mod edge;
 pub mod headers;
 pub mod health;
 mod keepalive;

@@ -8,7 +8,9 @@
 //!   `/apiary`. Lookups walk the path's segment boundaries from longest to shortest, one hash
 //!   lookup each — cost grows with path depth, not with the number of routes.
 
-use crate::config::{ClientIpConfig, Config, PathMatch, ShutdownConfig, Timeouts};
+use crate::config::{
+    ClientIpConfig, ClientTimeouts, Config, Limits, PathMatch, ShutdownConfig, Timeouts,
+};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::upstream::Pool;
 use std::collections::HashMap;
@@ -76,6 +78,9 @@ pub struct RouteTable {
     pub pools: Vec<Arc<Pool>>,
     pub client_ip: ClientIpConfig,
     pub shutdown: ShutdownConfig,
+    /// Edge limits; a reload applies them to the next request header and the next accept.
+    pub limits: Limits,
+    pub client_timeouts: ClientTimeouts,
     any_host: PathTable,
     by_host: HashMap<Box<str>, PathTable>,
 }
@@ -130,6 +135,8 @@ impl RouteTable {
             routes,
             pools,
             shutdown: config.shutdown,
+            limits: config.limits,
+            client_timeouts: config.timeouts,
             client_ip: config.client_ip.clone(),
             any_host,
             by_host,

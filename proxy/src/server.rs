@@ -266,6 +266,12 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Past the cap, close at once: no task, no buffer, no TLS or header work.
+        if connections.open.load(Ordering::Acquire) >= state.table.load().limits.max_connections {
+            state.metrics.edge.over_max_connections.inc();
+            drop(stream);
+            continue;
+        }
         if let Err(e) = stream.set_nodelay() {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
@@ -281,6 +287,7 @@ async fn accept_loop(
         let stream = Box::new(Downstream::new(stream, write_buffer));
         tokio::spawn(keepalive::serve(
             app,
+            state.clone(),
             stream,
             shutdown,
             guard,

@@ -156,14 +156,15 @@ async fn connections_closed_by_clients_are_released() {
         .expect("closed connections still counted after 10 s");
 }
 
-/// A client that starts a request header on a kept-alive connection and stops is closed after the
-/// keep-alive timeout (Pingora alone would wait forever), as is a connection that stays idle.
+/// A client that starts a request header on a kept-alive connection and stops gets 408 after
+/// `timeouts.client_header` (Pingora alone would wait forever); a connection that stays idle is
+/// closed silently after the keep-alive timeout.
 #[tokio::test]
-async fn stalled_headers_and_idle_connections_are_closed_after_the_keepalive_timeout() {
+async fn stalled_headers_get_408_and_idle_connections_are_closed_after_the_keepalive_timeout() {
     let up = Upstream::echo("api").await;
     let mut config = Config::parse(
         &format!(
-            "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nroutes:\n  - {{ name: api, prefix: /, upstream: api }}\nupstreams:\n  api: {{ endpoints: [\"{}\"] }}\n",
+            "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\ntimeouts: {{ client_header: 1s }}\nroutes:\n  - {{ name: api, prefix: /, upstream: api }}\nupstreams:\n  api: {{ endpoints: [\"{}\"] }}\n",
             up.addr
         ),
         "test.yaml",
@@ -207,7 +208,18 @@ async fn stalled_headers_and_idle_connections_are_closed_after_the_keepalive_tim
     assert!(status.ends_with("200 OK"), "{status}");
     let silent = TcpStream::connect(addr).await.unwrap();
 
-    for (what, s) in [("stalled", stalled), ("idle", idle), ("silent", silent)] {
+    let (after, rest) = closed_within(stalled).await;
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.starts_with("HTTP/1.1 408 "), "{rest}");
+    assert!(
+        rest.contains("\"error\":\"request header timeout\""),
+        "{rest}"
+    );
+    assert!(
+        after < Duration::from_secs(5),
+        "stalled: closed after {after:?}"
+    );
+    for (what, s) in [("idle", idle), ("silent", silent)] {
         let (after, rest) = closed_within(s).await;
         assert!(
             rest.is_empty(),

@@ -136,6 +136,8 @@ impl Checker {
                 .duration("shutdown.timeout", f.shutdown.timeout.as_deref())
                 .unwrap_or(d.timeout),
         };
+        let limits = self.limits(f.limits);
+        let timeouts = self.client_timeouts(f.timeouts);
         Config {
             listeners,
             threads,
@@ -145,6 +147,8 @@ impl Checker {
             upstreams,
             resolvers,
             shutdown,
+            limits,
+            timeouts,
         }
     }
 

@@ -23,6 +23,32 @@ pub struct FileConfig {
     pub resolvers: Option<Vec<String>>,
     #[serde(default)]
     pub shutdown: FileShutdown,
+    #[serde(default)]
+    pub limits: FileLimits,
+    #[serde(default)]
+    pub timeouts: FileClientTimeouts,
+}
+
+/// Edge limits on what one client may make the proxy hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    /// Request line + header fields, in bytes (a size like `32KiB`). Default: `32KiB`.
+    pub max_header_bytes: Option<serde_yaml::Value>,
+    /// Header fields per request. Default: 100.
+    pub max_headers: Option<usize>,
+    /// Open client connections per process. Default: 20000.
+    pub max_connections: Option<usize>,
+}
+
+/// Client-side (downstream) timeouts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileClientTimeouts {
+    /// From a request's first byte to the end of its header; not reset by reads. Default: `10s`.
+    pub client_header: Option<String>,
+    /// Longest a response write may wait for a client that does not read. Default: `60s`.
+    pub client_write: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,11 +5,13 @@
 //! durations are [`Duration`]s and routes refer to upstreams by index.
 
 mod convert;
+mod edge;
 mod error;
 mod file;
 mod locate;
 mod upstream;
 
+pub use edge::parse_size;
 pub use error::{ConfigError, ConfigErrors};
 
 use ipnet::IpNet;
@@ -42,6 +44,47 @@ pub struct Config {
     /// DNS servers for `dns` discovery; empty: the system's (/etc/resolv.conf).
     pub resolvers: Vec<SocketAddr>,
     pub shutdown: ShutdownConfig,
+    pub limits: Limits,
+    pub timeouts: ClientTimeouts,
+}
+
+/// What one client may make the proxy hold (`limits:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Request line + header fields, bytes; past it: 431 at once. Default 32 KiB.
+    pub max_header_bytes: usize,
+    /// Header fields per request; past it: 431 at once. Default 100.
+    pub max_headers: usize,
+    /// Open client connections per process; past it new ones are closed at once. Default 20,000.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+            max_connections: 20_000,
+        }
+    }
+}
+
+/// Client-side timeouts (`timeouts:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTimeouts {
+    /// From a request's first byte to the end of its header, not reset by reads: 408. Default 10 s.
+    pub client_header: Duration,
+    /// Longest one response write waits for a client that does not read. Default 60 s.
+    pub client_write: Duration,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        Self {
+            client_header: Duration::from_secs(10),
+            client_write: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

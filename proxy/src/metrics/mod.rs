@@ -18,6 +18,8 @@
 //! | `trinity_proxy_config_reloads_total` | counter | result (success, failure) |
 //! | `trinity_proxy_config_last_reload_successful` | gauge 0/1 | — |
 //! | `trinity_proxy_discovery_errors_total` | counter | upstream |
+//! | `trinity_proxy_requests_rejected_total` | counter | route, reason |
+//! | `trinity_proxy_connections_rejected_total` | counter | reason |
 //!
 //! Series of an endpoint are removed when the endpoint leaves its pool; series of a route when the
 //! last config and request using that route name are gone.
@@ -26,7 +28,10 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
+mod edge;
 mod route;
+
+pub use edge::EdgeMetrics;
 
 pub use route::RouteMetrics;
 use route::{LiveRoutes, RouteFamilies};
@@ -46,6 +51,8 @@ pub const PANIC_ROUTING_TOTAL: &str = "trinity_proxy_panic_routing_total";
 pub const CONFIG_RELOADS_TOTAL: &str = "trinity_proxy_config_reloads_total";
 pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "trinity_proxy_config_last_reload_successful";
 pub const DISCOVERY_ERRORS_TOTAL: &str = "trinity_proxy_discovery_errors_total";
+pub const REQUESTS_REJECTED_TOTAL: &str = "trinity_proxy_requests_rejected_total";
+pub const CONNECTIONS_REJECTED_TOTAL: &str = "trinity_proxy_connections_rejected_total";
 
 /// The `route` label of requests that matched no route.
 pub const NO_ROUTE: &str = "none";
@@ -87,6 +94,7 @@ pub struct Metrics {
     pub reloads_failure: IntCounter,
     pub last_reload_successful: IntGauge,
     discovery_errors: IntCounterVec,
+    pub edge: EdgeMetrics,
 }
 
 impl Metrics {
@@ -201,6 +209,7 @@ impl Metrics {
         registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(last_reload_successful.clone()))?;
         registry.register(Box::new(discovery_errors.clone()))?;
+        let edge = EdgeMetrics::register(&registry)?;
         let routes = LiveRoutes::new(RouteFamilies {
             requests,
             duration: request_duration,
@@ -221,6 +230,7 @@ impl Metrics {
             reloads_failure: reloads.with_label_values(&["failure"]),
             last_reload_successful,
             discovery_errors,
+            edge,
         })
     }
 

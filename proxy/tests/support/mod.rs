@@ -7,6 +7,7 @@
 
 pub mod dns;
 pub mod k8s;
+pub mod process;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};

@@ -1,0 +1,119 @@
+//! The edge's own limits and client timeouts (`limits:`, `timeouts:`), and byte sizes.
+
+use super::convert::Checker;
+use super::file::{FileClientTimeouts, FileLimits};
+use super::{ClientTimeouts, Limits};
+
+/// Largest `limits.max_header_bytes` accepted (Pingora's own hard limit is about 1 MiB).
+const MAX_HEADER_BYTES_CEILING: usize = 1 << 20;
+/// Largest `limits.max_headers` accepted.
+const MAX_HEADERS_CEILING: usize = 1000;
+
+impl Checker {
+    pub(super) fn limits(&mut self, f: FileLimits) -> Limits {
+        let d = Limits::default();
+        let max_header_bytes = f
+            .max_header_bytes
+            .as_ref()
+            .and_then(|v| self.size("limits.max_header_bytes", v))
+            .map_or(d.max_header_bytes, |n| {
+                self.bounded("limits.max_header_bytes", n, 256, MAX_HEADER_BYTES_CEILING)
+            });
+        let max_headers = f.max_headers.map_or(d.max_headers, |n| {
+            self.bounded("limits.max_headers", n, 1, MAX_HEADERS_CEILING)
+        });
+        let max_connections = f.max_connections.map_or(d.max_connections, |n| {
+            self.bounded("limits.max_connections", n, 1, usize::MAX)
+        });
+        Limits {
+            max_header_bytes,
+            max_headers,
+            max_connections,
+        }
+    }
+
+    pub(super) fn client_timeouts(&mut self, f: FileClientTimeouts) -> ClientTimeouts {
+        let d = ClientTimeouts::default();
+        ClientTimeouts {
+            client_header: self
+                .duration("timeouts.client_header", f.client_header.as_deref())
+                .unwrap_or(d.client_header),
+            client_write: self
+                .duration("timeouts.client_write", f.client_write.as_deref())
+                .unwrap_or(d.client_write),
+        }
+    }
+
+    fn bounded(&mut self, path: &str, n: usize, min: usize, max: usize) -> usize {
+        if n < min {
+            self.problem(path, format!("must be at least {min}"));
+        } else if n > max {
+            self.problem(path, format!("must be at most {max}"));
+        }
+        n.clamp(min, max)
+    }
+
+    /// A byte size: a plain number of bytes or a string like `512B`, `32KiB`, `10MiB`, `1GB`.
+    pub(super) fn size(&mut self, path: &str, v: &serde_yaml::Value) -> Option<usize> {
+        let parsed = match v {
+            serde_yaml::Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+            serde_yaml::Value::String(s) => parse_size(s),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.problem(
+                path,
+                format!(
+                    "expected a size like \"32KiB\", \"10MiB\" or a number of bytes, got {}",
+                    serde_yaml::to_string(v).unwrap_or_default().trim()
+                ),
+            );
+        }
+        parsed
+    }
+}
+
+/// `123`, `512B`, `32KiB`/`32K`/`32k` (×1024), `32KB` (×1000), likewise M and G.
+pub fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    if digits == 0 {
+        return None;
+    }
+    let n: u64 = s[..digits].parse().ok()?;
+    let unit: u64 = match s[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1_000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    usize::try_from(n.checked_mul(unit)?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_and_decimal_units() {
+        assert_eq!(parse_size("32KiB"), Some(32 * 1024));
+        assert_eq!(parse_size("32k"), Some(32 * 1024));
+        assert_eq!(parse_size("10MB"), Some(10_000_000));
+        assert_eq!(parse_size("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_size("512"), Some(512));
+        for bad in [
+            "",
+            "KiB",
+            "12 parsecs",
+            "-1",
+            "1.5MiB",
+            "99999999999999999999GiB",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Reading one request head (request line + header fields) under the edge limits, before
+//! Pingora sees a byte of it.
+//!
+//! Pingora buffers up to about 1 MiB of header per connection and bounds only each read, not the
+//! whole header (its limits are hard-coded: cloudflare/pingora#993). Here the connection loop
+//! reads the head itself: at most `max_header_bytes` are ever buffered (the read size shrinks as
+//! the limit nears), header lines are counted as they arrive, and one deadline covers the whole
+//! head. Pingora then gets a complete head and parses it without reading.
+//!
+//! The head is also checked for what Pingora is lenient about or decides too late: a missing or
+//! repeated `Host` (400), ambiguous framing (`Transfer-Encoding` with `Content-Length`, a bad
+//! `Content-Length`: 400), and transfer codings other than exactly `chunked` (501).
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::time::Instant;
+
+/// What one client may send as a request head.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    pub max_bytes: usize,
+    pub max_headers: usize,
+    /// From the head's first byte to its end.
+    pub deadline: Instant,
+}
+
+/// How the request's body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// A complete, admissible request head at the start of the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Bytes of the head, its blank line included.
+    pub len: usize,
+    pub body: BodyFraming,
+    /// `Connection: upgrade` with an `Upgrade` header: only such a request may become a tunnel.
+    pub upgrade: bool,
+}
+
+/// Why a head was not admitted, and the answer it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The client closed (or the read failed) before the head was complete: nothing to answer.
+    Closed,
+    /// 408: the head did not arrive before the deadline.
+    Timeout,
+    /// 431: more than `max_bytes` without the end of the head.
+    TooLarge,
+    /// 431: more than `max_headers` header fields.
+    TooManyHeaders,
+    /// 400, with the reason given to the client.
+    BadRequest(&'static str),
+    /// 501: a transfer coding other than exactly `chunked`.
+    UnsupportedCoding,
+}
+
+impl Rejection {
+    /// The status answered, `None` when nothing is.
+    pub fn status(self) -> Option<u16> {
+        match self {
+            Self::Closed => None,
+            Self::Timeout => Some(408),
+            Self::TooLarge | Self::TooManyHeaders => Some(431),
+            Self::BadRequest(_) => Some(400),
+            Self::UnsupportedCoding => Some(501),
+        }
+    }
+
+    /// The `reason` label of `requests_rejected_total` / `connections_rejected_total`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Timeout => "header_timeout",
+            Self::TooLarge => "header_size",
+            Self::TooManyHeaders => "header_count",
+            Self::BadRequest(_) => "bad_request",
+            Self::UnsupportedCoding => "transfer_coding",
+        }
+    }
+
+    /// What the JSON answer says.
+    pub fn message(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Self::Closed => ("closed", None),
+            Self::Timeout => ("request header timeout", None),
+            Self::TooLarge => ("request header too large", None),
+            Self::TooManyHeaders => ("too many request header fields", None),
+            Self::BadRequest(reason) => ("bad request", Some(reason)),
+            Self::UnsupportedCoding => (
+                "unsupported transfer coding",
+                Some("only \"Transfer-Encoding: chunked\" is accepted"),
+            ),
+        }
+    }
+}
+
+/// Where the scan of a partial head stands, so each read scans only its new bytes.
+#[derive(Default)]
+struct Scan {
+    /// Bytes already scanned.
+    pos: usize,
+    /// Start of the current line.
+    line_start: usize,
+    /// Complete lines seen (the request line included).
+    lines: usize,
+}
+
+impl Scan {
+    /// Scans new bytes: `Ok(Some(len))` once the blank line ending the head is found.
+    fn advance(&mut self, buf: &[u8], max_headers: usize) -> Result<Option<usize>, Rejection> {
+        while let Some(i) = memchr::memchr(b'\n', &buf[self.pos..]) {
+            let lf = self.pos + i;
+            self.pos = lf + 1;
+            let line = &buf[self.line_start..lf];
+            self.line_start = lf + 1;
+            if line.is_empty() || line == b"\r" {
+                return Ok(Some(lf + 1));
+            }
+            self.lines += 1;
+            if self.lines > max_headers + 1 {
+                return Err(Rejection::TooManyHeaders);
+            }
+        }
+        self.pos = buf.len();
+        Ok(None)
+    }
+}
+
+/// Reads until `buf` (which holds the first bytes already read) contains a complete head, then
+/// checks it. Leading empty lines (a stray CRLF after the previous body, RFC 9112 §2.2) are
+/// dropped. Bytes after the head stay in `buf`.
+pub async fn read<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    limits: HeadLimits,
+) -> Result<Head, Rejection> {
+    let mut scan = Scan::default();
+    loop {
+        if scan.pos == 0 {
+            let blank = buf
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            let _ = buf.split_to(blank);
+        }
+        if let Some(len) = scan.advance(buf, limits.max_headers)? {
+            if len > limits.max_bytes {
+                return Err(Rejection::TooLarge);
+            }
+            return check(&buf[..len]);
+        }
+        if buf.len() >= limits.max_bytes {
+            return Err(Rejection::TooLarge);
+        }
+        // Never buffer past the limit: a head must end within `max_bytes`.
+        let room = limits.max_bytes - buf.len();
+        buf.reserve(room.min(4096));
+        let read = {
+            let mut limited = (&mut *stream).take(room as u64);
+            tokio::time::timeout_at(limits.deadline, limited.read_buf(buf)).await
+        };
+        match read {
+            Err(_) => return Err(Rejection::Timeout),
+            Ok(Ok(0) | Err(_)) => return Err(Rejection::Closed),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Parses a complete head and decides its framing.
+fn check(head: &[u8]) -> Result<Head, Rejection> {
+    // One slot per line is enough (the scan already bounded the count); most heads fit the stack.
+    let lines = memchr::memchr_iter(b'\n', head).count();
+    let mut storage = [httparse::EMPTY_HEADER; 32];
+    let mut large;
+    let fields: &mut [httparse::Header] = if lines <= storage.len() {
+        &mut storage
+    } else {
+        large = vec![httparse::EMPTY_HEADER; lines];
+        &mut large
+    };
+    let mut req = httparse::Request::new(fields);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) | Err(_) => {
+            return Err(Rejection::BadRequest(
+                "malformed request line or header field",
+            ));
+        }
+    }
+    let http11 = req.version == Some(1);
+    let mut hosts = 0;
+    let mut length: Option<u64> = None;
+    let mut codings: Option<Vec<u8>> = None;
+    let mut connection_upgrade = false;
+    let mut upgrade = false;
+    for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"host") {
+            hosts += 1;
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            for v in h.value.split(|b| *b == b',') {
+                let n = content_length(v.trim_ascii())?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(Rejection::BadRequest("conflicting Content-Length values"));
+                }
+                length = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let all = codings.get_or_insert_with(Vec::new);
+            if !all.is_empty() {
+                all.push(b',');
+            }
+            all.extend_from_slice(h.value);
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            connection_upgrade |= h
+                .value
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade = true;
+        }
+    }
+    if http11 && hosts == 0 {
+        return Err(Rejection::BadRequest(
+            "an HTTP/1.1 request needs a Host header",
+        ));
+    }
+    if hosts > 1 {
+        return Err(Rejection::BadRequest("more than one Host header"));
+    }
+    let body = match (codings, length) {
+        (None, None | Some(0)) => BodyFraming::None,
+        (None, Some(n)) => BodyFraming::Length(n),
+        (Some(_), _) if !http11 => {
+            return Err(Rejection::BadRequest(
+                "HTTP/1.0 requests cannot use Transfer-Encoding",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(Rejection::BadRequest(
+                "both Transfer-Encoding and Content-Length",
+            ));
+        }
+        (Some(c), None) if c.trim_ascii().eq_ignore_ascii_case(b"chunked") => BodyFraming::Chunked,
+        (Some(_), None) => return Err(Rejection::UnsupportedCoding),
+    };
+    Ok(Head {
+        len: head.len(),
+        body,
+        upgrade: connection_upgrade && upgrade,
+    })
+}
+
+fn content_length(v: &[u8]) -> Result<u64, Rejection> {
+    const BAD: Rejection = Rejection::BadRequest("invalid Content-Length");
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(BAD);
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(BAD)
+}

@@ -1,0 +1,13 @@
+//! The edge in front of Pingora: what an anonymous client may make the proxy hold, decided in
+//! our own code before Pingora reads a request (Pingora's header limits are hard-coded and its
+//! header read has only a per-read timeout).
+//!
+//! - `head.rs`: one request head under `limits.max_header_bytes`, `limits.max_headers` and the
+//!   `timeouts.client_header` deadline, with its framing checked.
+//! - `reject.rs`: the JSON answer (408, 431, 400, 501) and a lingering close.
+
+pub mod head;
+pub mod reject;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,77 @@
+//! The real `trinity-proxy` binary as a child process: started from a YAML config, killed when
+//! the test ends (a failed assertion must not leave it running: it holds the test's pipes).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+pub struct Proc {
+    pub child: Child,
+    pub listen: SocketAddr,
+    pub admin: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Proc {
+    /// A failed assertion must not leave the proxy running (it holds the test's pipes).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `trinity-proxy --config` and reads the bound addresses from its startup log line.
+pub fn spawn_proxy(yaml: &str) -> Proc {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trinity.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trinity-proxy"))
+        .arg("--config")
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("trinity-proxy serving"))
+        .expect("startup line");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let listen = v["listeners"]
+        .as_str()
+        .unwrap()
+        .trim_matches(['[', ']'])
+        .parse()
+        .unwrap();
+    let admin = v["admin"].as_str().unwrap().parse().unwrap();
+    Proc {
+        child,
+        listen,
+        admin,
+        _dir: dir,
+    }
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// The child's resident set size in KiB.
+pub fn rss_kib(child: &Child) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
