@@ -26,8 +26,17 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
     );
 
     let req = session.req_header();
-    let raw_path = req.uri.path();
-    let path = match normalize(raw_path) {
+    let raw_target = req.raw_path();
+    let Some(form) = target_form(raw_target) else {
+        let mut body = ErrorBody::new("bad request", &ctx.request_id);
+        body.reason = Some(
+            "the request target must be origin-form (/path) or absolute-form (http://host/path)",
+        );
+        respond::json(session, 400, &body, &ctx.request_id).await?;
+        ctx.table = Some(table);
+        return Ok(true);
+    };
+    let path = match normalize(req.uri.path()) {
         Ok(p) => p,
         Err(e) => {
             let mut body = ErrorBody::new("bad request", &ctx.request_id);
@@ -37,11 +46,13 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
             return Ok(true);
         }
     };
-    let host = req
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri.host());
+    let host = match form {
+        Target::Absolute { authority } => Some(authority),
+        Target::Origin => req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok()),
+    };
     let Some(idx) = table.find(host, &path) else {
         let path = path.into_owned();
         let mut body = ErrorBody::new("no route", &ctx.request_id);
@@ -80,7 +91,9 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
         },
         _ => &*path,
     };
-    if upstream_path != raw_path {
+    // The upstream gets exactly the routed origin-form target: the client's raw bytes only when
+    // they are that already (an absolute-form target, a fragment or a normalised path are not).
+    if !is_target(raw_target, upstream_path, query) {
         let pq = match query {
             Some(q) => format!("{upstream_path}?{q}"),
             None => upstream_path.to_owned(),
@@ -93,4 +106,41 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
     ctx.route = Some(idx);
     ctx.table = Some(table);
     Ok(false)
+}
+
+/// The request target's form (RFC 9112 §3.2), for routing.
+enum Target<'a> {
+    /// `/path?query`.
+    Origin,
+    /// `http(s)://authority/path?query`: routed on the authority.
+    Absolute { authority: &'a str },
+}
+
+/// Origin-form, or absolute-form with an `http`/`https` scheme and an authority; `None` for
+/// asterisk-form (`OPTIONS *`), authority-form (`CONNECT host:port`), targets that are not
+/// UTF-8, and anything else, which would otherwise be routed as `/` while their raw bytes went
+/// upstream. (Pingora keeps an absolute-form target's scheme and authority out of the `Uri` and
+/// has already checked that `Host` agrees with the authority.)
+fn target_form(raw: &[u8]) -> Option<Target<'_>> {
+    if raw.first() == Some(&b'/') {
+        return std::str::from_utf8(raw).is_ok().then_some(Target::Origin);
+    }
+    let raw = std::str::from_utf8(raw).ok()?;
+    let (scheme, rest) = raw.split_once("://")?;
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return None;
+    }
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    (!authority.is_empty()).then_some(Target::Absolute { authority })
+}
+
+/// Whether `raw` is exactly `path` followed by `?query` (when there is one).
+fn is_target(raw: &[u8], path: &str, query: Option<&str>) -> bool {
+    let Some(rest) = raw.strip_prefix(path.as_bytes()) else {
+        return false;
+    };
+    match query {
+        None => rest.is_empty(),
+        Some(q) => rest.first() == Some(&b'?') && &rest[1..] == q.as_bytes(),
+    }
 }
