@@ -15,9 +15,11 @@
 //!   `writev` (head + a large body chunk = one syscall, not two);
 //! - the buffer is allocated on the first buffered write and released once flushed, so an idle
 //!   keep-alive connection holds none;
-//! - reads are unbuffered (the HTTP session has its own read buffer).
+//! - reads are unbuffered (the HTTP session has its own read buffer), and never go past the
+//!   current request's body (`read.rs`).
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use futures_util::FutureExt;
 use pingora::protocols::l4::stream::Stream;
 use pingora::protocols::raw_connect::ProxyDigest;
@@ -30,7 +32,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Default write buffer, Pingora's own default (one Ethernet MSS): a typical response head plus a
 /// small body. A larger body chunk goes out together with the buffered head in one `writev`, so
@@ -45,6 +47,11 @@ pub struct Downstream {
     buf: Vec<u8>,
     pos: usize,
     capacity: usize,
+    mode: read::ReadMode,
+    /// Bytes read past the current request's body: the next request's start.
+    held: BytesMut,
+    /// The request asked to upgrade and its final status has not been written yet.
+    upgrade_pending: bool,
 }
 
 impl Downstream {
@@ -55,6 +62,9 @@ impl Downstream {
             buf: Vec::new(),
             pos: 0,
             capacity,
+            mode: read::ReadMode::Stream,
+            held: BytesMut::new(),
+            upgrade_pending: false,
         }
     }
 
@@ -95,16 +105,6 @@ impl Downstream {
     }
 }
 
-impl AsyncRead for Downstream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
 impl AsyncWrite for Downstream {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -112,6 +112,7 @@ impl AsyncWrite for Downstream {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        this.watch_upgrade(data);
         if this.pending() + data.len() <= this.capacity {
             this.buffer(data);
             return Poll::Ready(Ok(data.len()));
@@ -145,6 +146,9 @@ impl AsyncWrite for Downstream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            this.watch_upgrade(first);
+        }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if this.pending() + total <= this.capacity {
             for b in bufs {
@@ -186,6 +190,7 @@ impl Drop for Downstream {
     }
 }
 
+mod read;
 #[cfg(test)]
 mod tests;
 

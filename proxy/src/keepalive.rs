@@ -17,14 +17,16 @@
 //! a complete head and parses it without reading (Pingora alone buffers about 1 MiB of header and
 //! bounds only each read).
 
-use crate::edge::head::{self, HeadLimits};
+use crate::downstream::Downstream;
+use crate::edge::body::BodyGate;
+use crate::edge::head::{self, HeadLimits, Rejection};
 use crate::edge::reject;
 use crate::proxy::TrinityProxy;
 use crate::server::ConnectionGuard;
 use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp};
-use pingora::protocols::Stream;
+use pingora::protocols::GetSocketDigest;
 use pingora::protocols::http::ServerSession;
 use pingora::proxy::HttpProxy;
 use std::future::poll_fn;
@@ -49,7 +51,7 @@ type App = Arc<HttpProxy<TrinityProxy>>;
 pub(crate) async fn serve(
     app: App,
     state: Arc<State>,
-    mut stream: Stream,
+    mut stream: Box<Downstream>,
     mut shutdown: watch::Receiver<bool>,
     guard: ConnectionGuard,
     timeout: Duration,
@@ -57,7 +59,7 @@ pub(crate) async fn serve(
     let _guard = guard;
     let mut settings: Option<HttpPersistentSettings> = None;
     loop {
-        let Some(mut first_bytes) = next_request(&mut stream, &mut shutdown, timeout).await else {
+        let Some(mut buf) = next_request(&mut stream, &mut shutdown, timeout).await else {
             return;
         };
         let (limits, client_timeouts) = {
@@ -69,26 +71,33 @@ pub(crate) async fn serve(
             max_headers: limits.max_headers,
             deadline: tokio::time::Instant::now() + client_timeouts.client_header,
         };
-        if let Err(rejection) = head::read(&mut stream, &mut first_bytes, head_limits).await {
-            match rejection {
-                head::Rejection::Closed => {}
-                head::Rejection::Timeout => state
-                    .metrics
-                    .edge
-                    .connection_rejected(rejection.reason())
-                    .inc(),
-                _ => state
-                    .metrics
-                    .edge
-                    .request_rejected(crate::metrics::NO_ROUTE, rejection.reason())
-                    .inc(),
+        let head = match head::read(&mut *stream, &mut buf, head_limits).await {
+            Ok(head) => head,
+            Err(rejection) => {
+                refuse(&state, &mut stream, rejection, client_timeouts.client_write).await;
+                return;
             }
-            let client = stream
-                .get_socket_digest()
-                .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-            reject::answer(&mut stream, rejection, client, client_timeouts.client_write).await;
-            return;
-        }
+        };
+        // The head and the body bytes read with it go to Pingora; bytes past the body (a
+        // pipelined request) are held back for the next turn of this loop.
+        let mut body = BodyGate::new(head.body);
+        let in_buffer = match body.feed(&buf[head.len..]) {
+            Ok(n) => n,
+            Err(e) => {
+                let rejection = Rejection::BadRequest(e.0);
+                refuse(&state, &mut stream, rejection, client_timeouts.client_write).await;
+                return;
+            }
+        };
+        // A copy, not `split_off`: the held bytes must not keep the head's buffer alive.
+        let end = head.len + in_buffer;
+        let held = match buf.len() > end {
+            true => BytesMut::from(&buf[end..]),
+            false => BytesMut::new(),
+        };
+        buf.truncate(end);
+        stream.begin_request(body, held, head.upgrade);
+
         let mut session = ServerSession::new_http1(stream);
         session.set_write_timeout(Some(client_timeouts.client_write));
         if let Some(s) = settings {
@@ -97,21 +106,51 @@ pub(crate) async fn serve(
         // No keep-alive once shutting down; Pingora sets its own value again once the head is
         // parsed (it never reads for it: the head is complete).
         session.set_keepalive((!*shutdown.borrow()).then_some(timeout.as_secs()));
-        // Pipelining is never enabled here, so the settings carry no prefix of their own.
+        // Pipelining stays off in Pingora (the transport holds pipelined bytes back instead), so
+        // the settings carry no prefix of their own.
         if let ServerSession::H1(h1) = &mut session {
-            h1.set_pipelined_prefix(first_bytes);
+            h1.set_pipelined_prefix(buf);
         }
         let Some(reused) = app.process_new_http(session, &shutdown).await else {
             return;
         };
-        (stream, settings) = reused.consume();
+        let (next, kept) = reused.consume();
+        let Ok(next) = next.into_any().downcast::<Downstream>() else {
+            tracing::error!("a reused client connection is not ours: closing it");
+            return;
+        };
+        stream = next;
+        stream.end_request();
+        settings = kept;
     }
+}
+
+/// Counts and answers a head the edge refused, then lets the connection go.
+async fn refuse(
+    state: &State,
+    stream: &mut Downstream,
+    rejection: Rejection,
+    write_timeout: Duration,
+) {
+    let edge = &state.metrics.edge;
+    match rejection {
+        Rejection::Closed => {}
+        Rejection::Timeout => edge.connection_rejected(rejection.reason()).inc(),
+        _ => edge
+            .request_rejected(crate::metrics::NO_ROUTE, rejection.reason())
+            .inc(),
+    }
+    let client = stream
+        .get_ref()
+        .get_socket_digest()
+        .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+    reject::answer(stream, rejection, client, write_timeout).await;
 }
 
 /// Waits, holding only the socket, for the next request's first bytes and returns them; `None`
 /// when the client closed, the read failed, the keep-alive timeout passed or shutdown began.
 async fn next_request(
-    stream: &mut Stream,
+    stream: &mut Downstream,
     shutdown: &mut watch::Receiver<bool>,
     timeout: Duration,
 ) -> Option<BytesMut> {
@@ -128,7 +167,7 @@ async fn next_request(
 
 /// One read of whatever has arrived. The read lands on the stack of the poll, so a waiting
 /// connection keeps no buffer; the bytes are copied once into a buffer of Pingora's initial size.
-async fn read_available(stream: &mut Stream) -> Option<BytesMut> {
+async fn read_available(stream: &mut Downstream) -> Option<BytesMut> {
     poll_fn(|cx| {
         let mut space = [MaybeUninit::<u8>::uninit(); FIRST_READ];
         let mut buf = ReadBuf::uninit(&mut space);

@@ -6,6 +6,7 @@
 //!   `timeouts.client_header` deadline, with its framing checked.
 //! - `reject.rs`: the JSON answer (408, 431, 400, 501) and a lingering close.
 
+pub mod body;
 pub mod head;
 pub mod reject;
 

@@ -197,3 +197,76 @@ async fn framing_and_host_are_checked() {
         );
     }
 }
+
+mod body {
+    use crate::edge::body::{BodyGate, FramingError};
+    use crate::edge::head::BodyFraming;
+
+    /// Feeds `input` in pieces of `step` bytes; returns the body length found, or the error.
+    fn body_len(input: &[u8], step: usize) -> Result<Option<usize>, FramingError> {
+        let mut gate = BodyGate::new(BodyFraming::Chunked);
+        let mut total = 0;
+        for piece in input.chunks(step) {
+            let used = gate.feed(piece)?;
+            total += used;
+            if gate.is_done() {
+                return Ok(Some(total));
+            }
+            assert_eq!(used, piece.len(), "stopped early without finishing");
+        }
+        Ok(None)
+    }
+
+    #[test]
+    fn chunked_bodies_end_where_their_framing_says_whatever_the_reads() {
+        let body =
+            b"5\r\nhello\r\n1a;name=\"v a\"\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-T: 1\r\n\r\n";
+        for step in [1, 2, 3, 7, 64, 1024] {
+            let mut input = body.to_vec();
+            input.extend_from_slice(b"GET /next HTTP/1.1\r\n");
+            assert_eq!(body_len(&input, step), Ok(Some(body.len())), "step {step}");
+        }
+        assert_eq!(body_len(b"0\r\n\r\n", 1), Ok(Some(5)));
+        assert_eq!(body_len(b"A \r\n0123456789\r\n0\r\n\r\n", 4), Ok(Some(21)));
+        assert_eq!(body_len(b"5\r\nhel", 2), Ok(None));
+    }
+
+    #[test]
+    fn lenient_chunk_framing_is_refused() {
+        for bad in [
+            &b"\r\nhello"[..],        // empty size line
+            b"5\nhello\r\n0\r\n\r\n", // bare LF after the size
+            b"5;a\nb\r\nhello\r\n",   // bare LF inside an extension
+            b"5;a\x01\r\nhello\r\n",  // control byte in an extension
+            b"0x5\r\nhello\r\n",      // not hex
+            b"+5\r\nhello\r\n",       // sign
+            b"5\r\nhelloXX",          // data not followed by CRLF
+            b"5\r\nhello\n0\r\n\r\n", // bare LF after data
+            b"0\r\nX: 1\n\r\n",       // bare LF in a trailer
+            b"11111111111111111\r\n", // 17 digits
+            b" 5\r\nhello\r\n",       // leading space
+        ] {
+            for step in [1, 3, 100] {
+                assert!(
+                    body_len(bad, step).is_err(),
+                    "{:?} step {step}",
+                    String::from_utf8_lossy(bad)
+                );
+            }
+        }
+        let mut huge_trailer = b"0\r\n".to_vec();
+        huge_trailer.extend(std::iter::repeat_n(b'a', 40_000));
+        assert!(body_len(&huge_trailer, 4096).is_err());
+    }
+
+    #[test]
+    fn length_bodies_stop_at_their_length() {
+        let mut gate = BodyGate::new(BodyFraming::Length(5));
+        assert_eq!(gate.read_limit(), 5);
+        assert_eq!(gate.feed(b"abc"), Ok(3));
+        assert_eq!(gate.read_limit(), 2);
+        assert_eq!(gate.feed(b"de\r\nGET"), Ok(2));
+        assert!(gate.is_done());
+        assert!(BodyGate::new(BodyFraming::None).is_done());
+    }
+}

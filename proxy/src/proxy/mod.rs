@@ -270,10 +270,15 @@ impl ProxyHttp for TrinityProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // An HTTP/1.0 client cannot read chunked coding (RFC 9112 §6.1): without the header,
+        // Pingora sends the body close-delimited and closes the connection after it.
+        if session.req_header().version == http::Version::HTTP_10 {
+            resp.remove_header(&http::header::TRANSFER_ENCODING);
+        }
         resp.insert_header(X_REQUEST_ID_WIRE, ctx.request_id.clone())
     }
 
@@ -342,6 +347,8 @@ impl ProxyHttp for TrinityProxy {
             ErrorType::ReadTimedout if *e.esource() == ErrorSource::Upstream => 504,
             _ => match e.esource() {
                 ErrorSource::Upstream => 502,
+                // Broken body framing (the transport's `BodyGate`) is the client's error: 400.
+                ErrorSource::Downstream if invalid_framing(e) => 400,
                 ErrorSource::Downstream => match e.etype() {
                     ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
                     _ => 400,
@@ -356,6 +363,8 @@ impl ProxyHttp for TrinityProxy {
                 _ => "upstream unavailable",
             };
             let mut body = ErrorBody::new(error, &ctx.request_id);
+            let framing = framing_reason(e);
+            body.reason = framing.as_deref();
             if let Some(route) = ctx.route() {
                 body.route = Some(&route.name);
                 body.upstream = Some(&route.pool.name);
@@ -408,4 +417,27 @@ impl ProxyHttp for TrinityProxy {
             );
         }
     }
+}
+
+/// The framing error the transport found in a request body, if that is what failed.
+fn framing_error(e: &Error) -> Option<&std::io::Error> {
+    let mut cause = e.cause.as_deref()?;
+    loop {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return (io.kind() == std::io::ErrorKind::InvalidData).then_some(io);
+        }
+        // Pingora nests its errors either directly or boxed once more.
+        let inner = cause
+            .downcast_ref::<Error>()
+            .or_else(|| cause.downcast_ref::<Box<Error>>().map(|b| &**b))?;
+        cause = inner.cause.as_deref()?;
+    }
+}
+
+fn invalid_framing(e: &Error) -> bool {
+    framing_error(e).is_some()
+}
+
+fn framing_reason(e: &Error) -> Option<String> {
+    framing_error(e).map(ToString::to_string)
 }
