@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use support::ws::ws_echo;
 use support::{FileProxy, HttpClient, TestProxy, Upstream};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 fn table(api_upstream: &str, a: SocketAddr, b: SocketAddr) -> String {
@@ -116,28 +116,6 @@ async fn invalid_rewrite_keeps_the_old_config_serving() {
             .await,
         1.0
     );
-}
-
-/// A WebSocket echo upstream.
-async fn ws_echo() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (s, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
-                    return;
-                };
-                while let Some(Ok(msg)) = ws.next().await {
-                    if msg.is_text() && ws.send(msg).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,7 +245,15 @@ async fn a_removed_route_leaves_the_metrics_and_a_kept_one_keeps_counting() {
     fp.rewrite(&routes("api_v2")).await;
     assert_eq!(c.get(&fp.proxy.url("/api/x")).await.status, 200);
     assert_eq!(c.get(&fp.proxy.url("/")).await.status, 200);
-    let after = c.get(&fp.proxy.admin_url("/metrics")).await.body_text();
+    // The last request on the old table finishes (and drops its route) just after its answer.
+    let mut after = c.get(&fp.proxy.admin_url("/metrics")).await.body_text();
+    for _ in 0..100 {
+        if scrape(after.clone(), "route=\"api_v1\"") == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        after = c.get(&fp.proxy.admin_url("/metrics")).await.body_text();
+    }
     assert_eq!(scrape(after.clone(), "route=\"api_v1\""), 0, "{after}");
     assert!(scrape(after.clone(), "route=\"api_v2\"") > 0);
     let front = after

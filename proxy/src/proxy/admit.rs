@@ -25,6 +25,7 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
         &session.req_header().headers,
     );
 
+    drop_lone_upgrade(session);
     let req = session.req_header();
     let raw_target = req.raw_path();
     let Some(form) = target_form(raw_target) else {
@@ -142,5 +143,24 @@ fn is_target(raw: &[u8], path: &str, query: Option<&str>) -> bool {
     match query {
         None => rest.is_empty(),
         Some(q) => rest.first() == Some(&b'?') && &rest[1..] == q.as_bytes(),
+    }
+}
+
+/// An `Upgrade` header without `Connection: upgrade` asks for nothing (RFC 9110 §7.8): it is
+/// removed, so neither Pingora nor the upstream takes the request for a handshake.
+fn drop_lone_upgrade(session: &mut Session) {
+    let headers = &session.req_header().headers;
+    if !headers.contains_key(http::header::UPGRADE) {
+        return;
+    }
+    let asked = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+    if !asked {
+        session
+            .req_header_mut()
+            .remove_header(&http::header::UPGRADE);
     }
 }

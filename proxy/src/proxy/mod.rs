@@ -227,6 +227,16 @@ impl ProxyHttp for TrinityProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let status = resp.status.as_u16();
+        // Only a request that asked to upgrade may become a tunnel (`admit` drops an `Upgrade`
+        // header that came without `Connection: upgrade`).
+        if status == 101 && !session.is_upgrade_req() {
+            let mut e = Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "101 Switching Protocols to a request that did not ask to upgrade",
+            );
+            e.as_up();
+            return Err(e);
+        }
         if status < 200 && status != 101 {
             return Ok(()); // informational: the real answer follows
         }

@@ -8,6 +8,7 @@
 pub mod dns;
 pub mod k8s;
 pub mod process;
+pub mod ws;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
