@@ -13,6 +13,7 @@ pub mod edge;
 pub mod headers;
 pub mod health;
 mod keepalive;
+pub mod limit;
 pub mod metrics;
 pub mod path;
 pub mod proxy;

@@ -43,9 +43,23 @@ pub async fn json(
     body: &ErrorBody<'_>,
     request_id: &HeaderValue,
 ) -> pingora::Result<()> {
+    json_with(session, status, body, request_id, None).await
+}
+
+/// [`json`] with one more header (e.g. `Retry-After`).
+pub async fn json_with(
+    session: &mut Session,
+    status: u16,
+    body: &ErrorBody<'_>,
+    request_id: &HeaderValue,
+    extra: Option<(http::HeaderName, HeaderValue)>,
+) -> pingora::Result<()> {
     let mut bytes = serde_json::to_vec(body).unwrap_or_default();
     bytes.push(b'\n');
-    let mut resp = ResponseHeader::build(status, Some(4))?;
+    let mut resp = ResponseHeader::build(status, Some(5))?;
+    if let Some((name, value)) = extra {
+        resp.insert_header(name, value)?;
+    }
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     resp.insert_header(http::header::CONTENT_LENGTH, bytes.len())?;
     resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;

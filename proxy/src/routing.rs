@@ -11,6 +11,7 @@
 use crate::config::{
     ClientIpConfig, ClientTimeouts, Config, Limits, PathMatch, ShutdownConfig, Timeouts,
 };
+use crate::limit::RateLimiter;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::upstream::Pool;
 use std::collections::HashMap;
@@ -25,6 +26,11 @@ pub struct Route {
     pub redirect_trailing_slash: bool,
     pub timeouts: Timeouts,
     pub metrics: Arc<RouteMetrics>,
+    /// Allowed client networks; empty: everyone.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Per-client-IP rate limit (its buckets start empty after a reload).
+    pub limiter: Option<RateLimiter>,
+    pub max_body_size: Option<u64>,
 }
 
 impl Route {
@@ -128,6 +134,12 @@ impl RouteTable {
                     redirect_trailing_slash: r.redirect_trailing_slash,
                     timeouts: r.timeouts,
                     metrics: metrics.route(&r.name),
+                    allow: r.policy.allow.clone(),
+                    limiter: r
+                        .policy
+                        .rate_limit
+                        .map(|l| RateLimiter::new(l.per_second, l.burst)),
+                    max_body_size: r.policy.max_body_size,
                 }
             })
             .collect();

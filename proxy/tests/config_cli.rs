@@ -55,7 +55,7 @@ const BAD: &[(&str, &str)] = &[
     // unknown key
     (
         "routes:\n  - name: api\n    prefix: /api\n    upstream: fastapi\n    retries: 3\nupstreams:\n  fastapi: { endpoints: [\"10.1.0.5:8001\"] }\n",
-        "5:5: routes[0].retries: unknown field `retries`, expected one of `name`, `prefix`, `path`, `host`, `upstream`, `strip_prefix`, `redirect_trailing_slash`, `timeouts`",
+        "5:5: routes[0].retries: unknown field `retries`, expected one of `name`, `prefix`, `path`, `host`, `upstream`, `strip_prefix`, `redirect_trailing_slash`, `timeouts`, `allow`, `rate_limit`, `max_body_size`",
     ),
     // duplicate route name
     (
@@ -96,6 +96,19 @@ const BAD: &[(&str, &str)] = &[
     (
         "routes:\n  - { name: api, prefix: /api/, upstream: u }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
         "2:26: routes[0].prefix: write the prefix without trailing '/': \"/api\" matches /api and /api/...",
+    ),
+    // edge limits and route policy
+    (
+        "limits:\n  max_header_bytes: lots\nroutes:\n  - { name: api, prefix: /api, upstream: u }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
+        "2:21: limits.max_header_bytes: expected a size like \"32KiB\", \"10MiB\" or a number of bytes, got lots",
+    ),
+    (
+        "routes:\n  - { name: api, prefix: /api, upstream: u, allow: [\"10.0.0.0/8\", \"office\"] }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
+        "2:67: routes[0].allow[1]: expected a CIDR like \"10.0.0.0/8\" or an IP address, got \"office\"",
+    ),
+    (
+        "routes:\n  - { name: api, prefix: /api, upstream: u, rate_limit: { per_second: 0 } }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
+        "2:71: routes[0].rate_limit.per_second: must be greater than 0 and at most 1000000",
     ),
     // admin reachable through a public listener
     (

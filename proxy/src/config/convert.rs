@@ -330,7 +330,9 @@ impl Checker {
                 .duration(&format!("{base}.timeouts.read"), r.timeouts.read.as_deref())
                 .unwrap_or(super::DEFAULT_READ_TIMEOUT),
         };
+        let policy = self.route_policy(base, r.allow, r.rate_limit, r.max_body_size);
         Some(RouteConfig {
+            policy,
             name: r.name,
             host,
             matcher,
@@ -429,7 +431,7 @@ pub(super) fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn parse_cidr(s: &str) -> Option<IpNet> {
+pub(super) fn parse_cidr(s: &str) -> Option<IpNet> {
     let s = s.trim();
     s.parse::<IpNet>()
         .ok()

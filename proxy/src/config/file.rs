@@ -109,6 +109,22 @@ pub struct FileRoute {
     pub redirect_trailing_slash: bool,
     #[serde(default)]
     pub timeouts: FileTimeouts,
+    /// Client IPs (CIDRs or bare IPs) allowed on this route; others get 403. Default: everyone.
+    pub allow: Option<Vec<String>>,
+    /// Requests per client IP: `{ per_second, burst }`; past it 429. Default: none.
+    pub rate_limit: Option<FileRateLimit>,
+    /// Largest request body (a size like `10MiB`); past it 413. Default: no limit.
+    pub max_body_size: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRateLimit {
+    /// Sustained requests per second per client IP.
+    pub per_second: f64,
+    /// Requests a client may make at once above the sustained rate. Default: 0.
+    #[serde(default)]
+    pub burst: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]

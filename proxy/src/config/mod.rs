@@ -9,6 +9,7 @@ mod edge;
 mod error;
 mod file;
 mod locate;
+mod policy;
 mod upstream;
 
 pub use edge::parse_size;
@@ -166,6 +167,24 @@ pub struct RouteConfig {
     pub strip_prefix: bool,
     pub redirect_trailing_slash: bool,
     pub timeouts: Timeouts,
+    pub policy: RoutePolicy,
+}
+
+/// Who may use a route and how much (`allow`, `rate_limit`, `max_body_size`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RoutePolicy {
+    /// Allowed client IPs; empty: everyone.
+    pub allow: Vec<IpNet>,
+    pub rate_limit: Option<RateLimit>,
+    /// Largest request body in bytes.
+    pub max_body_size: Option<u64>,
+}
+
+/// A token bucket per client IP: `per_second` sustained, `burst` more at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,6 +36,11 @@ impl EdgeMetrics {
         })
     }
 
+    /// The `requests_rejected_total` family (routes pre-resolve their own reasons in it).
+    pub(super) fn requests_family(&self) -> IntCounterVec {
+        self.requests_rejected.clone()
+    }
+
     /// One request refused on `route` (`none` before routing) for `reason`.
     pub fn request_rejected(&self, route: &str, reason: &str) -> IntCounter {
         self.requests_rejected.with_label_values(&[route, reason])

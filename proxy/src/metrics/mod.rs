@@ -214,6 +214,7 @@ impl Metrics {
             requests,
             duration: request_duration,
             retries,
+            rejected: edge.requests_family(),
         });
         Ok(Self {
             registry,

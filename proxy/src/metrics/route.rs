@@ -27,7 +27,15 @@ pub(crate) struct RouteFamilies {
     pub(crate) requests: IntCounterVec,
     pub(crate) duration: HistogramVec,
     pub(crate) retries: IntCounterVec,
+    /// `requests_rejected_total{route, reason}`.
+    pub(crate) rejected: IntCounterVec,
 }
+
+/// `requests_rejected_total{reason}` of a route's own policy.
+pub const REJECT_ALLOW: &str = "allow";
+pub const REJECT_RATE_LIMIT: &str = "rate_limit";
+pub const REJECT_BODY_SIZE: &str = "body_size";
+const REJECT_REASONS: [&str; 3] = [REJECT_ALLOW, REJECT_RATE_LIMIT, REJECT_BODY_SIZE];
 
 /// Hands out one [`RouteMetrics`] per route name while anything holds it.
 #[derive(Clone)]
@@ -59,6 +67,9 @@ impl LiveRoutes {
             retry_reset: f.retries.with_label_values(&[route, RETRY_RESET]),
             retry_timeout: f.retries.with_label_values(&[route, RETRY_TIMEOUT]),
             retry_status: f.retries.with_label_values(&[route, RETRY_STATUS]),
+            rejected_allow: f.rejected.with_label_values(&[route, REJECT_ALLOW]),
+            rejected_rate_limit: f.rejected.with_label_values(&[route, REJECT_RATE_LIMIT]),
+            rejected_body_size: f.rejected.with_label_values(&[route, REJECT_BODY_SIZE]),
             owner: self.clone(),
         });
         live.insert(route.to_owned(), Arc::downgrade(&m));
@@ -76,6 +87,9 @@ pub struct RouteMetrics {
     pub retry_reset: IntCounter,
     pub retry_timeout: IntCounter,
     pub retry_status: IntCounter,
+    pub rejected_allow: IntCounter,
+    pub rejected_rate_limit: IntCounter,
+    pub rejected_body_size: IntCounter,
     /// Removes the series when the last holder is gone.
     owner: LiveRoutes,
 }
@@ -127,6 +141,9 @@ impl Drop for RouteMetrics {
         let _ = f.duration.remove_label_values(&[route]);
         for reason in RETRY_REASONS {
             let _ = f.retries.remove_label_values(&[route, reason]);
+        }
+        for reason in REJECT_REASONS {
+            let _ = f.rejected.remove_label_values(&[route, reason]);
         }
         // Every (method, code) of the route, including any counted through an earlier instance
         // of the same name that lost a race with a reload.

@@ -1,6 +1,6 @@
 //! Admission of a request before any upstream is involved.
 
-use super::Ctx;
+use super::{Ctx, policy};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::path::normalize;
 use crate::respond::{self, ErrorBody};
@@ -63,6 +63,12 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
         return Ok(true);
     };
     let route = table.route(idx);
+    if let Some(refusal) = policy::decide(session, ctx, route) {
+        policy::refuse(session, ctx, route, refusal).await?;
+        ctx.route = Some(idx);
+        ctx.table = Some(table);
+        return Ok(true);
+    }
     let query = req.uri.query();
 
     if route.redirect_trailing_slash && route.prefix() == Some(&*path) {

@@ -13,6 +13,7 @@
 
 mod admit;
 mod location;
+mod policy;
 
 pub use location::rewrite_location;
 
@@ -71,6 +72,8 @@ pub struct Ctx {
     /// `upstream_response_filter` turned a 502/503/504 into a retry.
     retry_on_status: bool,
     panic: bool,
+    /// Request body bytes read so far (for a chunked body and `max_body_size`).
+    body_bytes: u64,
 }
 
 impl Ctx {
@@ -153,11 +156,37 @@ impl ProxyHttp for TrinityProxy {
             response_received: false,
             retry_on_status: false,
             panic: false,
+            body_bytes: 0,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         admit::admit(session, ctx, self.state.table.load_full()).await
+    }
+
+    /// Cuts a body (chunked: its size was not known up front) once it passes `max_body_size`.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let Some(chunk) = body else {
+            return Ok(());
+        };
+        ctx.body_bytes += chunk.len() as u64;
+        let Some(route) = ctx.route() else {
+            return Ok(());
+        };
+        if route.max_body_size.is_some_and(|max| ctx.body_bytes > max) {
+            route.metrics.rejected_body_size.inc();
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(413),
+                "request body exceeds max_body_size",
+            ));
+        }
+        Ok(())
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -370,6 +399,7 @@ impl ProxyHttp for TrinityProxy {
             let error = match code {
                 504 => "upstream timed out",
                 400 => "bad request",
+                413 => "request body too large",
                 _ => "upstream unavailable",
             };
             let mut body = ErrorBody::new(error, &ctx.request_id);

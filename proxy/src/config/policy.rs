@@ -1,0 +1,56 @@
+//! Per-route access policy: `allow`, `rate_limit`, `max_body_size`.
+
+use super::convert::{Checker, parse_cidr};
+use super::file::FileRateLimit;
+use super::{RateLimit, RoutePolicy};
+
+/// Highest `rate_limit.per_second` accepted.
+const MAX_RATE: f64 = 1_000_000.0;
+
+impl Checker {
+    pub(super) fn route_policy(
+        &mut self,
+        base: &str,
+        allow: Option<Vec<String>>,
+        rate_limit: Option<FileRateLimit>,
+        max_body_size: Option<serde_yaml::Value>,
+    ) -> RoutePolicy {
+        let mut policy = RoutePolicy::default();
+        if let Some(allow) = allow {
+            if allow.is_empty() {
+                self.problem(
+                    format!("{base}.allow"),
+                    "an empty list would refuse everyone: list CIDRs, or leave `allow` out",
+                );
+            }
+            for (i, s) in allow.iter().enumerate() {
+                match parse_cidr(s) {
+                    Some(net) => policy.allow.push(net),
+                    None => self.problem(
+                        format!("{base}.allow[{i}]"),
+                        format!("expected a CIDR like \"10.0.0.0/8\" or an IP address, got {s:?}"),
+                    ),
+                }
+            }
+        }
+        if let Some(r) = rate_limit {
+            if !(r.per_second > 0.0 && r.per_second <= MAX_RATE) {
+                self.problem(
+                    format!("{base}.rate_limit.per_second"),
+                    format!("must be greater than 0 and at most {MAX_RATE}"),
+                );
+            } else {
+                policy.rate_limit = Some(RateLimit {
+                    per_second: r.per_second,
+                    burst: r.burst,
+                });
+            }
+        }
+        if let Some(v) = max_body_size {
+            policy.max_body_size = self
+                .size(&format!("{base}.max_body_size"), &v)
+                .map(|n| n as u64);
+        }
+        policy
+    }
+}
