@@ -21,6 +21,7 @@ use crate::downstream::Downstream;
 use crate::edge::body::BodyGate;
 use crate::edge::head::{self, HeadLimits, Rejection};
 use crate::edge::reject;
+use crate::h2c;
 use crate::proxy::TrinityProxy;
 use crate::server::ConnectionGuard;
 use crate::state::State;
@@ -58,6 +59,7 @@ pub(crate) async fn serve(
 ) {
     let _guard = guard;
     let mut settings: Option<HttpPersistentSettings> = None;
+    let mut first = true;
     loop {
         let Some(mut buf) = next_request(&mut stream, &mut shutdown, timeout).await else {
             return;
@@ -66,6 +68,10 @@ pub(crate) async fn serve(
             let table = state.table.load();
             (table.limits, table.client_timeouts)
         };
+        if std::mem::take(&mut first) && h2c::is_preface(&buf) {
+            h2c::serve(app, stream, buf, limits, timeout, shutdown).await;
+            return;
+        }
         let head_limits = HeadLimits {
             max_bytes: limits.max_header_bytes,
             max_headers: limits.max_headers,

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod discovery;
 pub mod downstream;
 pub mod edge;
+pub mod h2c;
 pub mod headers;
 pub mod health;
 mod keepalive;

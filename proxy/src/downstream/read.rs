@@ -43,6 +43,12 @@ impl Downstream {
         self.upgrade_pending = upgrade;
     }
 
+    /// Puts bytes already read back in front of the socket (a protocol switch after sniffing).
+    pub fn unread(&mut self, bytes: BytesMut) {
+        self.mode = ReadMode::Stream;
+        self.held = bytes;
+    }
+
     /// The request was answered: the next read is the next request's.
     pub fn end_request(&mut self) {
         self.mode = ReadMode::Stream;

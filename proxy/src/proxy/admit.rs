@@ -49,10 +49,12 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
     };
     let host = match form {
         Target::Absolute { authority } => Some(authority),
+        // HTTP/2 carries the host as `:authority` (in the URI), HTTP/1.1 as `Host`.
         Target::Origin => req
             .headers
             .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok()),
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri.authority().map(|a| a.as_str())),
     };
     let Some(idx) = table.find(host, &path) else {
         let path = path.into_owned();
