@@ -31,6 +31,7 @@ pub struct Route {
     /// Per-client-IP rate limit (its buckets start empty after a reload).
     pub limiter: Option<RateLimiter>,
     pub max_body_size: Option<u64>,
+    pub buffer_request_body: Option<u64>,
 }
 
 impl Route {
@@ -140,6 +141,7 @@ impl RouteTable {
                         .rate_limit
                         .map(|l| RateLimiter::new(l.per_second, l.burst)),
                     max_body_size: r.policy.max_body_size,
+                    buffer_request_body: r.policy.buffer_request_body,
                 }
             })
             .collect();

@@ -55,7 +55,7 @@ const BAD: &[(&str, &str)] = &[
     // unknown key
     (
         "routes:\n  - name: api\n    prefix: /api\n    upstream: fastapi\n    retries: 3\nupstreams:\n  fastapi: { endpoints: [\"10.1.0.5:8001\"] }\n",
-        "5:5: routes[0].retries: unknown field `retries`, expected one of `name`, `prefix`, `path`, `host`, `upstream`, `strip_prefix`, `redirect_trailing_slash`, `timeouts`, `allow`, `rate_limit`, `max_body_size`",
+        "5:5: routes[0].retries: unknown field `retries`, expected one of `name`, `prefix`, `path`, `host`, `upstream`, `strip_prefix`, `redirect_trailing_slash`, `timeouts`, `allow`, `rate_limit`, `max_body_size`, `buffer_request_body`",
     ),
     // duplicate route name
     (

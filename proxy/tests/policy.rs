@@ -190,3 +190,45 @@ async fn bodies_past_max_body_size_get_413_up_front_or_when_the_chunks_pass_it()
         2.0
     );
 }
+
+/// A slow client's small body is read whole before the upstream is contacted on a
+/// `buffer_request_body` route; elsewhere the upstream sees the request as soon as its head is in.
+#[tokio::test]
+async fn buffered_routes_contact_the_upstream_only_once_the_body_is_complete() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let web = Upstream::echo("web").await;
+    let front = Upstream::echo("front").await;
+    let p = TestProxy::start(&format!(
+        "routes:\n  - {{ name: admin, prefix: /admin, upstream: web, buffer_request_body: 16KiB }}\n  - {{ name: frontend, prefix: /, upstream: front }}\nupstreams:\n  web: {{ endpoints: [\"{}\"] }}\n  front: {{ endpoints: [\"{}\"] }}\n",
+        web.addr, front.addr
+    ))
+    .await;
+    for (path, up) in [("/admin/form", &web), ("/stream", &front)] {
+        let mut s = tokio::net::TcpStream::connect(p.addr()).await.unwrap();
+        s.write_all(
+            format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        // Give an unbuffered proxy ample time to pass the head on.
+        let streamed = async {
+            while up.hits() == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        let reached = tokio::time::timeout(std::time::Duration::from_millis(500), streamed)
+            .await
+            .is_ok();
+        assert_eq!(
+            reached,
+            path == "/stream",
+            "{path}: upstream contacted mid-body: {reached}"
+        );
+        s.write_all(b"world").await.unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{path}: {answer}");
+        assert!(answer.contains("\"body_bytes\":10"), "{path}: {answer}");
+    }
+}

@@ -330,7 +330,13 @@ impl Checker {
                 .duration(&format!("{base}.timeouts.read"), r.timeouts.read.as_deref())
                 .unwrap_or(super::DEFAULT_READ_TIMEOUT),
         };
-        let policy = self.route_policy(base, r.allow, r.rate_limit, r.max_body_size);
+        let policy = self.route_policy(
+            base,
+            r.allow,
+            r.rate_limit,
+            r.max_body_size,
+            r.buffer_request_body,
+        );
         Some(RouteConfig {
             policy,
             name: r.name,

@@ -115,6 +115,9 @@ pub struct FileRoute {
     pub rate_limit: Option<FileRateLimit>,
     /// Largest request body (a size like `10MiB`); past it 413. Default: no limit.
     pub max_body_size: Option<serde_yaml::Value>,
+    /// Read bodies of up to this size (with a Content-Length) completely before contacting the
+    /// upstream, at most `64KiB`. Default: bodies stream.
+    pub buffer_request_body: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

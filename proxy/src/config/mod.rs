@@ -178,6 +178,8 @@ pub struct RoutePolicy {
     pub rate_limit: Option<RateLimit>,
     /// Largest request body in bytes.
     pub max_body_size: Option<u64>,
+    /// Bodies with a Content-Length up to this are read whole before the upstream is contacted.
+    pub buffer_request_body: Option<u64>,
 }
 
 /// A token bucket per client IP: `per_second` sustained, `burst` more at once.

@@ -4,6 +4,9 @@ use super::convert::{Checker, parse_cidr};
 use super::file::FileRateLimit;
 use super::{RateLimit, RoutePolicy};
 
+/// Largest `buffer_request_body`: Pingora keeps at most 64 KiB of a body for replay.
+const MAX_BUFFERED_BODY: usize = 64 * 1024;
+
 /// Highest `rate_limit.per_second` accepted.
 const MAX_RATE: f64 = 1_000_000.0;
 
@@ -14,6 +17,7 @@ impl Checker {
         allow: Option<Vec<String>>,
         rate_limit: Option<FileRateLimit>,
         max_body_size: Option<serde_yaml::Value>,
+        buffer_request_body: Option<serde_yaml::Value>,
     ) -> RoutePolicy {
         let mut policy = RoutePolicy::default();
         if let Some(allow) = allow {
@@ -50,6 +54,19 @@ impl Checker {
             policy.max_body_size = self
                 .size(&format!("{base}.max_body_size"), &v)
                 .map(|n| n as u64);
+        }
+        if let Some(v) = buffer_request_body {
+            let path = format!("{base}.buffer_request_body");
+            policy.buffer_request_body = self.size(&path, &v).and_then(|n| {
+                if n > MAX_BUFFERED_BODY {
+                    self.problem(
+                        path,
+                        "at most 64KiB (the body is held in Pingora's retry buffer of that size)",
+                    );
+                    return None;
+                }
+                Some(n as u64)
+            });
         }
         policy
     }

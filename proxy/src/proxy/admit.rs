@@ -112,6 +112,9 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
                 Error::because(ErrorType::InternalError, "building upstream uri", e)
             })?);
     }
+    if route.buffer_request_body.is_some() {
+        policy::buffer_body(session, ctx, route).await?;
+    }
     ctx.route = Some(idx);
     ctx.table = Some(table);
     Ok(false)

@@ -1,7 +1,7 @@
 //! A route's access policy, decided on the resolved client IP (the visitor behind a trusted
 //! tunnel) before any upstream is involved: `allow` (403), `rate_limit` (429 with `Retry-After`),
 //! `max_body_size` (413 up front from `Content-Length`; a chunked body is cut in
-//! `request_body_filter` once it passes the limit).
+//! `request_body_filter` once it passes the limit), and `buffer_request_body`.
 
 use super::Ctx;
 use crate::respond::{self, ErrorBody};
@@ -76,6 +76,24 @@ pub async fn refuse(session: &mut Session, ctx: &Ctx, route: &Route, r: Refusal)
     body.reason = Some(r.reason);
     body.route = Some(&route.name);
     respond::json_with(session, r.status, &body, &ctx.request_id, r.extra).await
+}
+
+/// `buffer_request_body`: a body with a Content-Length up to the route's limit is read whole now,
+/// before any upstream is contacted (a slow client then holds no upstream worker: gunicorn's sync
+/// workers behind Django). Pingora keeps what was read in its retry buffer and sends it upstream
+/// as the body; larger bodies, and chunked ones, stream as usual.
+pub async fn buffer_body(session: &mut Session, ctx: &mut Ctx, route: &Route) -> Result<()> {
+    let Some(limit) = route.buffer_request_body else {
+        return Ok(());
+    };
+    if !content_length(session).is_some_and(|len| len > 0 && len <= limit) {
+        return Ok(());
+    }
+    session.as_mut().enable_retry_buffering();
+    while let Some(chunk) = session.read_request_body().await? {
+        ctx.body_bytes += chunk.len() as u64;
+    }
+    Ok(())
 }
 
 fn content_length(session: &Session) -> Option<u64> {
