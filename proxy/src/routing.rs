@@ -34,7 +34,28 @@ pub struct Route {
     pub buffer_request_body: Option<u64>,
 }
 
+/// What a route's `allow` and `rate_limit` say about one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCheck {
+    Admitted,
+    /// Not in `allow`: 403.
+    NotAllowed,
+    /// Past its rate: 429, conforming again after this long.
+    RateLimited(std::time::Duration),
+}
+
 impl Route {
+    /// `allow`, then `rate_limit`, for the resolved client IP (a refused client takes no token).
+    pub fn check_client(&self, client: std::net::IpAddr) -> ClientCheck {
+        if !self.allow.is_empty() && !self.allow.iter().any(|n| n.contains(&client)) {
+            return ClientCheck::NotAllowed;
+        }
+        match self.limiter.as_ref().map(|l| l.check(client)) {
+            Some(Err(wait)) => ClientCheck::RateLimited(wait),
+            _ => ClientCheck::Admitted,
+        }
+    }
+
     /// The prefix for `strip_prefix` / trailing-slash handling (`None` for exact routes).
     pub fn prefix(&self) -> Option<&str> {
         match &self.matcher {

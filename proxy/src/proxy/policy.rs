@@ -5,7 +5,7 @@
 
 use super::Ctx;
 use crate::respond::{self, ErrorBody};
-use crate::routing::Route;
+use crate::routing::{ClientCheck, Route};
 use http::HeaderValue;
 use pingora::Result;
 use pingora::proxy::Session;
@@ -20,43 +20,38 @@ pub struct Refusal {
 
 /// The refusal of `route`'s policy for this request, if any (counted).
 pub fn decide(session: &Session, ctx: &Ctx, route: &Route) -> Option<Refusal> {
-    let refusal = if !route.allow.is_empty() && !route.allow.iter().any(|n| n.contains(&ctx.client))
-    {
-        route.metrics.rejected_allow.inc();
-        Some((
-            403,
-            "forbidden",
-            "the client address is not allowed on this route",
-            None,
-        ))
-    } else if let Some(wait) = route
-        .limiter
-        .as_ref()
-        .and_then(|l| l.check(ctx.client).err())
-    {
-        route.metrics.rejected_rate_limit.inc();
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let retry_after = (http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        Some((
-            429,
-            "too many requests",
-            "rate limit exceeded",
-            Some(retry_after),
-        ))
-    } else if route
-        .max_body_size
-        .zip(content_length(session))
-        .is_some_and(|(max, len)| len > max)
-    {
-        route.metrics.rejected_body_size.inc();
-        Some((
-            413,
-            "request body too large",
-            "Content-Length exceeds max_body_size",
-            None,
-        ))
-    } else {
-        None
+    let refusal = match route.check_client(ctx.client) {
+        ClientCheck::NotAllowed => {
+            route.metrics.rejected_allow.inc();
+            Some((
+                403,
+                "forbidden",
+                "the client address is not allowed on this route",
+                None,
+            ))
+        }
+        ClientCheck::RateLimited(wait) => {
+            route.metrics.rejected_rate_limit.inc();
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let retry_after = (http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            Some((
+                429,
+                "too many requests",
+                "rate limit exceeded",
+                Some(retry_after),
+            ))
+        }
+        ClientCheck::Admitted
+            if route
+                .max_body_size
+                .zip(content_length(session))
+                .is_some_and(|(max, len)| len > max) =>
+        {
+            route.metrics.rejected_body_size.inc();
+            let reason = "Content-Length exceeds max_body_size";
+            Some((413, "request body too large", reason, None))
+        }
+        ClientCheck::Admitted => None,
     };
     refusal.map(|(status, error, reason, extra)| Refusal {
         status,
