@@ -13,6 +13,8 @@ MARKER = "<!-- Hand-written notes below this line are kept when run.py rewrites 
 SKIPPABLE = [
     ("reloads", "errors across config reloads under load", "not measured in this run (`--reloads 0` skips it)"),
     ("sse", "SSE event latency through the proxy", "not measured in this run (`--sse-events 0` skips it)"),
+    ("header_flood", "RSS and answers under connections sending never-ending request heads",
+     "not measured in this run (`--header-flood 0` skips it)"),
 ]
 WITHOUT_HEALTH = ("trinity-proxy with active health checks on",
                   "run with `--health` (needs a binary that knows `health_check`: commit f95862a or later)")
@@ -135,6 +137,12 @@ def write(path, res):
         "worker) ÷ requests wrk completed. Tick = 10 ms, so ±0.1 % per 10 s run.",
         "- RSS = VmRSS summed over the proxy's processes after the run; PSS from smaps_rollup splits shared pages.",
         "- Ratios are taken to nginx **within the same round**, then the median over rounds.",
+    ]
+    for mr in res.get("merged", []):
+        out.append(f"- Re-measured later and merged in (`--merge-into`): {', '.join(mr['keys'])}, by "
+                   f"`{mr['command']}` ({mr['started']} – {mr.get('finished', '?')}; load {mr['load_before']} → "
+                   f"{mr.get('load_after', '?')}; trinity-proxy {mr['trinity-proxy']}).")
+    out += [
         "",
     ]
     runs = res["runs"]
@@ -257,8 +265,84 @@ def every_run(runs):
          for r in runs))
 
 
+def _provenance(res, key):
+    """(command, started, finished, trinity-proxy) of the run that measured `key`: the last run
+    merged in with it, else the run the file comes from."""
+    for mr in reversed(res.get("merged", [])):
+        if key in mr["keys"]:
+            return mr["command"], mr["started"], mr.get("finished", "?"), mr["trinity-proxy"]
+    return res["command"], res["started"], res.get("finished", "?"), res["machine"]["trinity-proxy"]
+
+
+def _normal(probe):
+    """A normal request's outcome: status and latency, or why it got none."""
+    if probe.get("status"):
+        return f"{probe['status']} in {_f(probe.get('ms'), '{:.1f}')} ms"
+    return f"**no answer** ({probe.get('error', 'closed')}, {_f(probe.get('ms'), '{:.0f}')} ms)"
+
+
+def header_flood_section(res):
+    rs = res["header_flood"]
+    r0 = rs[0]
+    cmd, started, finished, binary = _provenance(res, "header_flood")
+    nginx = next((r for r in rs if r["proxy"] == "nginx"), None)
+
+    def growth(r):
+        return (r["rss_peak_kib"] - r["rss_before_kib"]) / 1024
+
+    out = [f"## {r0['connections']:,} connections sending never-ending request heads", "",
+           f"Measured by `{cmd}` ({started} – {finished}); trinity-proxy {binary}.", "",
+           "A fresh instance of each proxy, header limits at their defaults (trinity-proxy "
+           "`limits.max_header_bytes: 32KiB`, `limits.max_headers: 100`, `timeouts.client_header: 10s`; nginx "
+           "`client_header_buffer_size 1k`, `large_client_header_buffers 4 8k`, `client_header_timeout 60s`; HAProxy "
+           "`tune.bufsize 16384`, `timeout http-request` unset, so `timeout client 300s`). "
+           f"{r0['connections']:,} connections at once (asyncio, raw sockets, at most {r0['connecting']} connects in "
+           "flight), each sending `GET / HTTP/1.1\\r\\nHost: t\\r\\nX-Flood: ` and then `a` × 8 KiB writes, never "
+           f"ending the header; each first sends {r0['hold_bytes'] // 1024} KiB and waits at a barrier until every "
+           f"connection has (or has been answered or closed) and {_f(r0.get('settle_s'), '{:g}')} s more (for the "
+           f"servers to read what was sent), then continues up to {r0['total_bytes'] // 1048576} MiB, stopping at the "
+           "server's answer or close. At the barrier one normal request (GET /api/v1/items) goes out on a new "
+           "connection from a separate process (held), the flood is released, and a second normal request goes out "
+           "while it runs (during). VmRSS of all the proxy's processes is sampled every 20 ms from before the first "
+           "connect to the last connection's end; growth = peak − before. Held open = connections still waiting for "
+           "the rest of their head at the barrier (neither answered nor closed). An answer counts when its status line "
+           "reaches the client, even after the client's writes failed (the server closed).", ""]
+
+    def to_nginx(value):
+        base = value(nginx) if nginx else None
+        return lambda r: _f(value(r) / base if base and base > 0 else None, "{:.2f}")
+
+    growth_x, peak_x = to_nginx(growth), to_nginx(lambda r: r["rss_peak_kib"])
+    out += _table(["proxy", "RSS before MiB", "RSS at the barrier MiB", "RSS peak MiB", "growth MiB", "growth × nginx",
+                   "peak × nginx", "RSS 2 s after MiB"],
+                  ([r["proxy"], f"{r['rss_before_kib'] / 1024:.1f}", _f(r["rss_held_kib"] and r["rss_held_kib"] / 1024),
+                    f"{r['rss_peak_kib'] / 1024:.1f}", f"**{growth(r):.1f}**", growth_x(r), peak_x(r),
+                    f"{r['rss_after_kib'] / 1024:.1f}"] for r in rs))
+    out.append("")
+    known = ["431", "400", "408", "414", "closed", "no answer, still open"]
+    out += _table(["proxy", "held open at the barrier", "431", "400", "408", "414", "other", "closed without an answer",
+                   "no answer by the deadline", "KiB sent per connection (median / max)", "last answer after s",
+                   "normal request: held", "normal request: during", "flood s"],
+                  ([r["proxy"], f"{r['held_open']:,}", *(f"{r['outcomes'].get(k, 0):,}" for k in known[:4]),
+                    ", ".join(f"{k}: {v:,}" for k, v in r["outcomes"].items() if k not in known) or 0,
+                    f"{r['outcomes'].get('closed', 0):,}", f"{r['outcomes'].get('no answer, still open', 0):,}",
+                    f"{_f(r['sent_median_kib'], '{:.0f}')} / {_f(r['sent_max_kib'], '{:.0f}')}",
+                    _f(r["answer_max_s"], "{:.2f}"), _normal(r["normal_held"]), _normal(r["normal_during"]),
+                    f"{r['seconds']:.1f}"] for r in rs))
+    out.append("")
+    for r in rs:
+        if r.get("rejected"):
+            out.append(f"{r['proxy']}'s `trinity_proxy_requests_rejected_total` rose by " + ", ".join(
+                f"{v:,} `{k}`" for k, v in r["rejected"].items()) + ".")
+        if not r["alive"]:
+            out.append(f"**{r['proxy']} had exited by the end of the flood.**")
+    out += ["", "KiB sent counts the bytes the client handed to its socket: the kernel's buffers on both sides hold "
+            "some of them, so it exceeds what a server read before answering.", ""]
+    return out
+
+
 def scenario_sections(res):
-    """The sections of scenarios.py: config reloads under load, SSE event latency."""
+    """The sections of scenarios.py: config reloads under load, SSE event latency, header flood."""
     out = []
     if res.get("reloads"):
         rs = res["reloads"]
@@ -298,4 +382,6 @@ def scenario_sections(res):
                         _f(r['p99_ms'], '{:.3f}'), _f(r['max_ms'], '{:.3f}'), r['reads'], r['max_events_per_read'],
                         f"{r['status']}, {r['framing']}"] for r in res["sse"]))
         out.append("")
+    if res.get("header_flood"):
+        out += header_flood_section(res)
     return out

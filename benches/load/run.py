@@ -13,7 +13,8 @@ One run:
      measured run preceded by an unmeasured warm-up;
   4. scenarios: RSS at N idle keep-alive connections; errors and time to recovery when one of two
      backend replicas is SIGKILLed under load; RSS growth during a 1 GiB upload; errors across 50
-     config reloads under load; SSE event latency (scenarios.py);
+     config reloads under load; SSE event latency; RSS and answers under 1000 connections sending
+     never-ending request heads (scenarios.py);
   5. writes benches/RESULTS.md (hand-written notes below the marker line are kept).
 
 Everything listens on 127.0.0.1; every loop is bounded in count and time. Python stdlib only.
@@ -25,6 +26,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -116,6 +118,11 @@ def main():
                     help=f"config reloads under load, {scenarios.RELOAD_INTERVAL_S} s apart (default 50; 0 to skip)")
     ap.add_argument("--sse-events", type=int, default=200,
                     help=f"SSE events read per proxy, {scenarios.SSE_INTERVAL_MS} ms apart (default 200; 0 to skip)")
+    ap.add_argument("--header-flood", type=int, default=1000, metavar="N",
+                    help="connections at once sending a never-ending request head, per proxy (default 1000; 0 to skip)")
+    ap.add_argument("--header-flood-hold", type=int, default=scenarios.FLOOD_HOLD // 1024, metavar="KIB",
+                    help="KiB of head each flood connection sends before the barrier "
+                         f"(default {scenarios.FLOOD_HOLD // 1024})")
     ap.add_argument("--perf", action="store_true", help="perf record -g trinity-proxy during one extra run")
     ap.add_argument("--criterion-dir", help="Criterion output directory to summarise (TARGET/criterion)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "RESULTS.md"))
@@ -128,6 +135,9 @@ def main():
                          "'trim:GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864'")
     ap.add_argument("--from-json", metavar="FILE",
                     help="measure nothing: rewrite --out from a saved RESULTS.json (e.g. with new --criterion-dir)")
+    ap.add_argument("--merge-into", metavar="FILE",
+                    help="write --out from a saved RESULTS.json with this run's figures in place of its own for the "
+                         "scenarios this run measured (the others kept), e.g. one scenario re-measured")
     ap.add_argument("--keep-workdir", action="store_true")
     args = ap.parse_args()
     if args.from_json:
@@ -138,6 +148,8 @@ def main():
     args.rounds = max(0, min(args.rounds, 20))
     args.reloads = max(0, min(args.reloads, 1000))
     args.sse_events = max(0, min(args.sse_events, 10_000))
+    args.header_flood = max(0, min(args.header_flood, 10_000))
+    args.header_flood_hold = max(1, min(args.header_flood_hold, scenarios.FLOOD_TOTAL // 1024))
     args.seconds = max(1, min(args.seconds, 120))
     args.trinity = os.path.abspath(args.trinity or "")
     if not os.access(args.trinity, os.X_OK) or os.path.isdir(args.trinity):
@@ -146,18 +158,18 @@ def main():
     ensure_packages()
     wait_quiet(args.wait_quiet)
     idle_counts = [int(x) for x in args.idle.split(",") if x.strip()]
-    nofile = raise_nofile(2 * max(idle_counts + [1000]) + 1000)
+    nofile = raise_nofile(2 * max(idle_counts + [1000, args.header_flood]) + 1000)
     workdir = tempfile.mkdtemp(prefix="trinity-bench-")
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results = {
-        "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+        "command": shlex.join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
         "started": started,
         "load_before": loadavg(),
         "machine": report.machine_notes(args.trinity, args.trinity_rev),
         "settings": {"health": args.health, "rounds": args.rounds, "seconds": args.seconds, "warmup": args.warmup,
                      "connections": args.connections, "nofile": nofile},
         "idle_rss": {}, "runs": [], "idle": [], "failover": [], "upload": [], "reloads": [], "sse": [],
-        "perf": None,
+        "header_flood": [], "perf": None,
     }
     procs = []
     try:
@@ -219,6 +231,8 @@ def main():
             results["reloads"] = reloads(args, workdir, nofile, procs)
         if args.sse_events > 0:
             results["sse"] = sse(args, workdir, nofile, procs)
+        if args.header_flood > 0:
+            results["header_flood"] = header_flood(args, workdir, nofile, procs)
     finally:
         for p in reversed(procs):
             p.stop()
@@ -227,9 +241,38 @@ def main():
         with open(os.path.join(workdir, "results.json"), "w") as f:
             json.dump(results, f, indent=1)
         print(f"raw results: {workdir}/results.json", flush=True)
+    if args.merge_into:
+        results = merge(args.merge_into, results)
     finish(args, results)
     if not args.keep_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# What a run measures, scenario by scenario (--merge-into replaces only those this run measured).
+SCENARIO_KEYS = ["runs", "idle", "failover", "upload", "reloads", "sse", "header_flood", "perf"]
+
+
+def merge(path, results):
+    """The figures of a saved RESULTS.json with `results`' in place of its own for every scenario
+    `results` measured; the load rounds bring their settings, idle RSS and variants along. The
+    merged run is recorded under "merged" (its command, time, load and binary), for report.py."""
+    with open(path) as f:
+        base = json.load(f)
+    keys = [k for k in SCENARIO_KEYS if results.get(k)]
+    if "runs" in keys:
+        keys += ["settings", "idle_rss"]
+        base.pop("variants", None)
+        if "variants" in results:
+            keys.append("variants")
+    for k in keys:
+        base[k] = results[k]
+    base.setdefault("merged", []).append({
+        "keys": [k for k in keys if k in SCENARIO_KEYS],
+        **{k: results.get(k) for k in ("command", "started", "finished", "load_before", "load_after")},
+        "trinity-proxy": results["machine"]["trinity-proxy"],
+        "settings": results["settings"],
+    })
+    return base
 
 
 def finish(args, results):
@@ -243,6 +286,28 @@ def finish(args, results):
         json.dump(results, f, indent=1)
     report.write(out, results)
     print(f"wrote {out}")
+
+
+def header_flood(args, workdir, nofile, procs):
+    """--header-flood connections with never-ending request heads against a fresh instance of each proxy."""
+    out = []
+    for name in PROXIES:
+        proxy = start_proxy(name, args, workdir, PORTS["failover"], [PORTS["backend"]], nofile, suffix="-flood")
+        procs.append(proxy)
+        admin = PORTS["failover-admin"] if name == "trinity-proxy" else None
+        r = scenarios.header_flood(proxy, PORTS["failover"], args.header_flood, hold=args.header_flood_hold * 1024,
+                                   admin_port=admin)
+        r["proxy"] = name
+        held, during = r["normal_held"], r["normal_during"]
+        print(f"header flood {name}: {r['connections']} connections, {r['held_open']} held open at the barrier, "
+              f"{r['outcomes']}; RSS {r['rss_before_kib']} -> peak {r['rss_peak_kib']} KiB "
+              f"(+{(r['rss_peak_kib'] - r['rss_before_kib']) / 1024:.1f} MiB); normal request held "
+              f"{held.get('status')} in {report._f(held.get('ms'), '{:.1f}')} ms, during "
+              f"{during.get('status')} in {report._f(during.get('ms'), '{:.1f}')} ms; {r['seconds']:.1f} s"
+              + (f"; rejected {r['rejected']}" if admin else ""), flush=True)
+        out.append(r)
+        proxy.stop()
+    return out
 
 
 def failover(args, workdir, nofile, procs):
