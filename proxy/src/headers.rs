@@ -1,8 +1,10 @@
 //! Client IP resolution, request ids and the forwarding headers sent upstream.
 //!
-//! Trust model: forwarding headers (`X-Forwarded-*`, `X-Real-IP`, `client_ip.header`) are believed
-//! only when the TCP peer is inside `client_ip.trusted_proxies`; from any other peer they are
-//! replaced, so a client can never spoof its address or scheme.
+//! Trust model: from a peer inside `client_ip.trusted_proxies`, only what that hop sets is believed:
+//! `client_ip.header`, `X-Forwarded-For` and `X-Forwarded-Proto` (and `X-Forwarded-Host` /
+//! `X-Forwarded-Prefix` with `client_ip.trust_forwarded_host`). From any other peer they are
+//! replaced. Every other header that some framework reads as the client's address, scheme, host
+//! or URL is removed from every request, so a client can never choose what an application sees.
 
 use crate::config::ClientIpConfig;
 use http::{HeaderMap, HeaderValue, header::HeaderName};
@@ -27,14 +29,52 @@ const X_FORWARDED_HOST_WIRE: &str = "X-Forwarded-Host";
 const X_FORWARDED_PREFIX_WIRE: &str = "X-Forwarded-Prefix";
 const X_REAL_IP_WIRE: &str = "X-Real-IP";
 
-/// Forwarding headers an untrusted peer may not pass to applications (some frameworks trust them).
-const UNTRUSTED_DROPPED: [HeaderName; 5] = [
-    HeaderName::from_static("forwarded"),
-    HeaderName::from_static("x-forwarded-port"),
-    HeaderName::from_static("x-forwarded-ssl"),
-    HeaderName::from_static("x-forwarded-server"),
-    HeaderName::from_static("cf-connecting-ip"),
-];
+/// Headers that some framework, proxy or CDN reads as the client's address, the scheme, the host
+/// or the URL, which this proxy does not set and no trusted hop is believed for (its
+/// `client_ip.header` excepted): removed from every request. `X-Original-URL` / `X-Rewrite-URL`
+/// would let a client choose another path than the one routing (and an `allow` list) decided on.
+/// A `match` on the lower-case name: one pass over the request's names, nothing hashed.
+fn is_spoofable(name: &str) -> bool {
+    matches!(
+        name,
+        // The client's address.
+        "forwarded"
+            | "forwarded-for"
+            | "x-forwarded"
+            | "x-client-ip"
+            | "true-client-ip"
+            | "client-ip"
+            | "x-cluster-client-ip"
+            | "x-original-forwarded-for"
+            | "x-originating-ip"
+            | "x-remote-ip"
+            | "x-remote-addr"
+            | "x-proxyuser-ip"
+            | "fastly-client-ip"
+            | "cf-connecting-ip"
+            | "cf-connecting-ipv6"
+            | "x-envoy-external-address"
+            // The scheme and port.
+            | "x-forwarded-scheme"
+            | "x-forwarded-protocol"
+            | "x-forwarded-ssl"
+            | "x-forwarded-port"
+            | "x-forwarded-server"
+            | "x-scheme"
+            | "x-url-scheme"
+            | "front-end-https"
+            | "cf-visitor"
+            // The host and the URL.
+            | "x-original-host"
+            | "x-host"
+            | "x-original-url"
+            | "x-original-uri"
+            | "x-rewrite-url"
+            | "x-forwarded-uri"
+            | "x-forwarded-path"
+            | "x-envoy-original-path"
+    )
+}
 
 /// Longest incoming request id we keep.
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -92,9 +132,10 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
         .map(|a| a.ip().to_canonical())
 }
 
-/// The incoming `X-Request-Id` if well-formed (1–128 of `A-Z a-z 0-9 . _ : -`), else a new one.
-pub fn request_id(incoming: Option<&HeaderValue>) -> HeaderValue {
-    if let Some(v) = incoming {
+/// The incoming `X-Request-Id` if the peer is trusted and the id well-formed (1–128 of
+/// `A-Z a-z 0-9 . _ : -`), else a new one: a client must not choose the id others see in logs.
+pub fn request_id(incoming: Option<&HeaderValue>, trusted_peer: bool) -> HeaderValue {
+    if trusted_peer && let Some(v) = incoming {
         let b = v.as_bytes();
         if !b.is_empty()
             && b.len() <= MAX_REQUEST_ID_LEN
@@ -152,6 +193,8 @@ pub struct Forwarding<'a> {
     pub prefix: Option<&'a str>,
     /// The client-IP header of the policy; removed when the peer is not trusted.
     pub client_ip_header: Option<&'a HeaderName>,
+    /// `client_ip.trust_forwarded_host`: a trusted peer's `X-Forwarded-Host` / `-Prefix` are kept.
+    pub trust_forwarded_host: bool,
 }
 
 impl Forwarding<'_> {
@@ -171,13 +214,11 @@ impl Forwarding<'_> {
         let _ = write!(xff, "{}", self.peer.to_canonical());
         req.insert_header(X_FORWARDED_FOR_WIRE, xff)?;
 
-        let keep = |req: &RequestHeader, name: &HeaderName| {
-            self.trusted_peer && req.headers.contains_key(name)
-        };
-        if !keep(req, &X_FORWARDED_PROTO) {
+        if !(self.trusted_peer && req.headers.contains_key(X_FORWARDED_PROTO)) {
             req.insert_header(X_FORWARDED_PROTO_WIRE, HeaderValue::from_static("http"))?;
         }
-        if !keep(req, &X_FORWARDED_HOST) {
+        let trust_host = self.trusted_peer && self.trust_forwarded_host;
+        if !(trust_host && req.headers.contains_key(X_FORWARDED_HOST)) {
             let host = req.headers.get(http::header::HOST).cloned().or_else(|| {
                 req.uri
                     .authority()
@@ -190,26 +231,47 @@ impl Forwarding<'_> {
                 }
             }
         }
-        match self.prefix {
-            Some(p) => req.insert_header(X_FORWARDED_PREFIX_WIRE, p)?,
-            None if !self.trusted_peer => {
+        let outer_prefix = req
+            .headers
+            .get(X_FORWARDED_PREFIX)
+            .filter(|_| trust_host)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().trim_end_matches('/').to_owned())
+            .filter(|v| !v.is_empty());
+        match (outer_prefix, self.prefix) {
+            // An outer proxy stripped its prefix before ours: the application lives below both.
+            (Some(outer), Some(p)) => {
+                let both = format!("{outer}{p}");
+                req.insert_header(X_FORWARDED_PREFIX_WIRE, both)?;
+            }
+            (None, Some(p)) => req.insert_header(X_FORWARDED_PREFIX_WIRE, p)?,
+            (Some(_), None) => {}
+            (None, None) => {
                 req.remove_header(&X_FORWARDED_PREFIX);
             }
-            None => {}
         }
         let mut ip = String::with_capacity(40);
         let _ = write!(ip, "{}", self.client);
         req.insert_header(X_REAL_IP_WIRE, ip)?;
         req.insert_header(X_REQUEST_ID_WIRE, self.request_id.clone())?;
-        if !self.trusted_peer {
-            if let Some(name) = self.client_ip_header {
-                req.remove_header(name);
-            }
-            for name in &UNTRUSTED_DROPPED {
-                req.remove_header(name);
+        self.remove_spoofable(req);
+        Ok(())
+    }
+
+    /// Removes [`is_spoofable`] headers, and the policy's client-IP header unless the peer is
+    /// trusted (then it is what the hop set, and kept).
+    fn remove_spoofable(&self, req: &mut RequestHeader) {
+        let believed = self.client_ip_header.filter(|_| self.trusted_peer);
+        let mut found: Vec<HeaderName> = Vec::new();
+        for name in req.headers.keys() {
+            let policy_header = self.client_ip_header == Some(name);
+            if (is_spoofable(name.as_str()) || policy_header) && believed != Some(name) {
+                found.push(name.clone());
             }
         }
-        Ok(())
+        for name in &found {
+            req.remove_header(name);
+        }
     }
 }
 
@@ -225,6 +287,7 @@ mod tests {
                 "192.168.1.1/32".parse().unwrap(),
             ],
             header: header.map(|h| HeaderName::from_bytes(h.as_bytes()).unwrap()),
+            trust_forwarded_host: false,
         }
     }
 
@@ -296,12 +359,13 @@ mod tests {
     }
 
     #[test]
-    fn request_ids_kept_when_well_formed() {
+    fn request_ids_kept_when_well_formed_from_a_trusted_peer() {
         let good = HeaderValue::from_static("abc-123_x.y:z");
-        assert_eq!(request_id(Some(&good)), good);
+        assert_eq!(request_id(Some(&good), true), good);
+        assert_ne!(request_id(Some(&good), false), good);
         for bad in ["", "has space", "semi;colon", &"x".repeat(129)] {
             let v = HeaderValue::from_str(bad).unwrap();
-            let id = request_id(Some(&v));
+            let id = request_id(Some(&v), true);
             assert_ne!(id, v);
             assert_eq!(id.len(), 32);
         }

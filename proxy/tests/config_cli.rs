@@ -72,6 +72,10 @@ const BAD: &[(&str, &str)] = &[
         "client_ip:\n  trusted_proxies: [\"10.0.0.0/33\"]\nroutes:\n  - { name: api, prefix: /api, upstream: u }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
         "2:21: client_ip.trusted_proxies[0]: expected a CIDR like \"10.0.0.0/8\" or an IP address, got \"10.0.0.0/33\"",
     ),
+    (
+        "client_ip:\n  trust_forwarded_host: maybe\nroutes:\n  - { name: api, prefix: /api, upstream: u }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
+        "2:25: client_ip.trust_forwarded_host: invalid type: string \"maybe\", expected a boolean",
+    ),
     // invalid duration
     (
         "routes:\n  - name: ai\n    prefix: /trinityai\n    upstream: u\n    timeouts:\n      read: 5 minutes-ish\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",

@@ -24,7 +24,32 @@ const SPOOFED: &[(&str, &str)] = &[
     ("forwarded", "for=6.6.6.6;proto=https"),
     ("x-forwarded-port", "443"),
     ("host", "app.example.com"),
+    ("x-request-id", "chosen-by-the-client"),
 ];
+
+/// Headers some framework reads as the client's address, scheme, host or URL: removed whoever
+/// sends them (only `client_ip.header`, X-Forwarded-For and -Proto are believed from a trusted hop).
+const ALWAYS_REMOVED: &[(&str, &str)] = &[
+    ("x-client-ip", "6.6.6.6"),
+    ("true-client-ip", "6.6.6.6"),
+    ("x-cluster-client-ip", "6.6.6.6"),
+    ("fastly-client-ip", "6.6.6.6"),
+    ("X-Forwarded-Scheme", "https"),
+    ("x-scheme", "https"),
+    ("x-forwarded-ssl", "on"),
+    ("front-end-https", "on"),
+    ("x-original-url", "/admin/"),
+    ("X-Rewrite-URL", "/admin/"),
+    ("x-original-host", "evil.example"),
+    ("forwarded", "for=6.6.6.6;proto=https"),
+];
+
+fn assert_removed(h: &serde_json::Value, names: &[(&str, &str)]) {
+    for (name, _) in names {
+        let name = name.to_ascii_lowercase();
+        assert!(h.get(&name).is_none(), "{name} reached the upstream: {h}");
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_peers_cannot_spoof_forwarding_headers() {
@@ -32,11 +57,16 @@ async fn untrusted_peers_cannot_spoof_forwarding_headers() {
     let (proxy, _up) =
         proxy_with("client_ip: { trusted_proxies: [\"10.0.0.0/8\"], header: cf-connecting-ip }")
             .await;
-    let j = HttpClient::default()
-        .get_with(&proxy.url("/x"), SPOOFED)
-        .await
-        .json();
+    let sent: Vec<_> = SPOOFED.iter().chain(ALWAYS_REMOVED).copied().collect();
+    let a = HttpClient::default()
+        .get_with(&proxy.url("/x"), &sent)
+        .await;
+    let id = a.header("x-request-id").unwrap().to_owned();
+    assert_eq!(id.len(), 32, "a client does not choose its request id");
+    let j = a.json();
     let h = &j["headers"];
+    assert_eq!(h["x-request-id"], id.as_str());
+    assert_removed(h, ALWAYS_REMOVED);
     assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     assert_eq!(h["x-real-ip"], "127.0.0.1");
     assert_eq!(h["x-forwarded-proto"], "http");
@@ -55,18 +85,31 @@ async fn trusted_peer_client_ip_header_is_believed() {
     let (proxy, _up) =
         proxy_with("client_ip: { trusted_proxies: [\"127.0.0.0/8\"], header: cf-connecting-ip }")
             .await;
+    let mut sent = vec![
+        ("cf-connecting-ip", "198.51.100.7"),
+        ("x-forwarded-for", "198.51.100.7"),
+        ("x-forwarded-proto", "https"),
+        ("host", "app.example.com"),
+        ("x-forwarded-host", "evil.example"),
+        ("x-forwarded-prefix", "/evil"),
+        ("x-request-id", "cf-ray-8f2a"),
+    ];
+    sent.extend_from_slice(ALWAYS_REMOVED);
     let j = HttpClient::default()
-        .get_with(
-            &proxy.url("/x"),
-            &[
-                ("cf-connecting-ip", "198.51.100.7"),
-                ("x-forwarded-for", "198.51.100.7"),
-                ("x-forwarded-proto", "https"),
-            ],
-        )
+        .get_with(&proxy.url("/x"), &sent)
         .await
         .json();
     let h = &j["headers"];
+    assert_removed(h, ALWAYS_REMOVED);
+    assert_eq!(
+        h["x-request-id"], "cf-ray-8f2a",
+        "a trusted hop's id is kept"
+    );
+    assert_eq!(
+        h["x-forwarded-host"], "app.example.com",
+        "X-Forwarded-Host is believed only with trust_forwarded_host"
+    );
+    assert!(h.get("x-forwarded-prefix").is_none(), "{h}");
     assert_eq!(h["x-real-ip"], "198.51.100.7");
     assert_eq!(
         h["x-forwarded-for"], "198.51.100.7, 127.0.0.1",
@@ -98,8 +141,40 @@ async fn trusted_peer_right_most_untrusted_xff_hop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_forwarded_host_keeps_a_trusted_hops_host_and_prefix() {
+    let up = Upstream::echo("console").await;
+    let yaml = format!(
+        "client_ip: {{ trusted_proxies: [\"127.0.0.0/8\"], trust_forwarded_host: true }}\n\
+         routes:\n  - {{ name: console, prefix: /minio-console, strip_prefix: true, upstream: console }}\n\
+         upstreams:\n  console: {{ endpoints: [\"{}\"] }}\n",
+        up.addr
+    );
+    let proxy = TestProxy::start(&yaml).await;
+    let j = HttpClient::default()
+        .get_with(
+            &proxy.url("/minio-console/browser"),
+            &[
+                ("host", "proxy.internal"),
+                ("x-forwarded-host", "trinity.example.com"),
+                ("x-forwarded-prefix", "/trinity/"),
+                ("x-original-url", "/admin/"),
+            ],
+        )
+        .await
+        .json();
+    let h = &j["headers"];
+    assert_eq!(h["x-forwarded-host"], "trinity.example.com");
+    assert_eq!(
+        h["x-forwarded-prefix"], "/trinity/minio-console",
+        "the outer proxy's prefix comes before the route's"
+    );
+    assert!(h.get("x-original-url").is_none(), "{h}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_are_kept_or_generated_and_returned() {
-    let (proxy, _up) = proxy_with("").await;
+    // Only a trusted peer's id is kept: this one trusts the test client.
+    let (proxy, _up) = proxy_with("client_ip: { trusted_proxies: [\"127.0.0.1\"] }").await;
     let c = HttpClient::default();
     let a = c
         .get_with(&proxy.url("/x"), &[("x-request-id", "req-42.abc")])

@@ -211,6 +211,7 @@ impl Checker {
         ClientIpConfig {
             trusted_proxies: trusted,
             header,
+            trust_forwarded_host: f.trust_forwarded_host,
         }
     }
 

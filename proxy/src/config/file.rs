@@ -88,6 +88,10 @@ pub struct FileClientIp {
     /// Header holding the client IP when the peer is trusted (e.g. `cf-connecting-ip`).
     /// Default: the right-most untrusted `X-Forwarded-For` hop.
     pub header: Option<String>,
+    /// Keep a trusted peer's `X-Forwarded-Host` / `X-Forwarded-Prefix`. Default: false (both are
+    /// set from the request's own Host and the route's prefix).
+    #[serde(default)]
+    pub trust_forwarded_host: bool,
 }
 
 #[derive(Debug, Deserialize)]

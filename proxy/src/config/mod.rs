@@ -138,6 +138,8 @@ pub struct ClientIpConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Lower-case header name holding the client IP when the peer is trusted.
     pub header: Option<http::HeaderName>,
+    /// A trusted peer's `X-Forwarded-Host` / `X-Forwarded-Prefix` are kept.
+    pub trust_forwarded_host: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

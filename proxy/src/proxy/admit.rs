@@ -13,11 +13,14 @@ use std::sync::Arc;
 /// `request_filter`: request id, client IP, normalised path, route; answers 400/404/301/503
 /// itself (returning `true`), otherwise leaves the route and upstream URI in `ctx`.
 pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>) -> Result<bool> {
-    ctx.request_id = headers::request_id(session.req_header().headers.get(X_REQUEST_ID));
     if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
         ctx.peer = peer.ip().to_canonical();
     }
     ctx.trusted_peer = headers::is_trusted(ctx.peer, &table.client_ip);
+    ctx.request_id = headers::request_id(
+        session.req_header().headers.get(X_REQUEST_ID),
+        ctx.trusted_peer,
+    );
     ctx.client = headers::client_ip(
         ctx.peer,
         ctx.trusted_peer,

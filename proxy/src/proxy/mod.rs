@@ -237,14 +237,15 @@ impl ProxyHttp for TrinityProxy {
         if let Some(uri) = &ctx.upstream_uri {
             req.set_uri(uri.clone());
         }
-        let client_ip_header = ctx.table.as_ref().and_then(|t| t.client_ip.header.as_ref());
+        let client_ip = ctx.table.as_ref().map(|t| &t.client_ip);
         Forwarding {
             peer: ctx.peer,
             trusted_peer: ctx.trusted_peer,
             client: ctx.client,
             request_id: &ctx.request_id,
             prefix: route.prefix().filter(|_| route.strip_prefix),
-            client_ip_header,
+            client_ip_header: client_ip.and_then(|c| c.header.as_ref()),
+            trust_forwarded_host: client_ip.is_some_and(|c| c.trust_forwarded_host),
         }
         .apply(req)
     }
