@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use trinity_proxy::config::Config;
 use trinity_proxy::server::{Options, Server};
-use trinity_proxy::{demo, telemetry};
+use trinity_proxy::{demo, log};
 
 /// mimalloc instead of glibc malloc: glibc trimmed the heap after every 64 KiB body and faulted
 /// the pages back in on the next request (~15 page faults per request); mimalloc keeps them and
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Demo { listen, admin }) = cli.command {
-        let _log = telemetry::init();
+        let _log = log::init();
         let rt = runtime(2)?;
         return rt.block_on(async move {
             let signals = Signals::install()?;
@@ -80,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("ok");
         return Ok(ExitCode::SUCCESS);
     }
-    let _log = telemetry::init();
+    let _log = log::init();
     let rt = runtime(config.threads)?;
     rt.block_on(async move {
         let mut signals = Signals::install()?;

@@ -209,6 +209,7 @@ impl Metrics {
         registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(last_reload_successful.clone()))?;
         registry.register(Box::new(discovery_errors.clone()))?;
+        registry.register(Box::new(crate::log::LINES_DROPPED.clone()))?;
         let edge = EdgeMetrics::register(&registry)?;
         let routes = LiveRoutes::new(RouteFamilies {
             requests,

@@ -18,6 +18,7 @@ mod policy;
 pub use location::rewrite_location;
 
 use crate::headers::{self, Forwarding, X_REQUEST_ID_WIRE};
+use crate::log::AccessLine;
 use crate::respond::{self, ErrorBody};
 use crate::retry::{self, Failure};
 use crate::routing::{Route, RouteTable};
@@ -424,8 +425,24 @@ impl ProxyHttp for TrinityProxy {
         }
     }
 
+    /// A client's own failure (it closed the connection, sent a broken body) is its access-log
+    /// line (499, 400 with `error`), not an ERROR record per request: an anonymous client must
+    /// not be able to flood the error log. The details stay at debug level.
+    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, e: &Error) -> bool {
+        let client = *e.esource() == ErrorSource::Downstream;
+        if client {
+            tracing::debug!(request_id = ?ctx.request_id, error = %e, "client failed the request");
+        }
+        client
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let status = match session.response_written() {
+            Some(r) => r.status.as_u16(),
+            // As nginx: the client went away before an answer was written.
+            None if e.is_some_and(|e| *e.esource() == ErrorSource::Downstream) => 499,
+            None => 0,
+        };
         let elapsed = ctx.started.elapsed();
         let endpoint = ctx.endpoint.take();
         let route = ctx.route();
@@ -439,23 +456,22 @@ impl ProxyHttp for TrinityProxy {
                 .duration
                 .observe(t0.elapsed().as_secs_f64());
         }
-        if tracing::enabled!(target: "access", tracing::Level::INFO) {
+        if crate::log::access_enabled() {
             let req = session.req_header();
-            tracing::info!(
-                target: "access",
-                request_id = ctx.request_id.to_str().unwrap_or_default(),
-                client_ip = %ctx.client,
-                method = %req.method,
-                path = req.uri.path(),
-                route = route.map_or(crate::metrics::NO_ROUTE, |r| &*r.name),
-                endpoint = endpoint.as_ref().map_or("", |g| &*g.endpoint().label),
+            crate::log::access(&AccessLine {
+                request_id: ctx.request_id.to_str().unwrap_or_default(),
+                client_ip: ctx.client,
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                route: route.map_or(crate::metrics::NO_ROUTE, |r| &*r.name),
+                endpoint: endpoint.as_ref().map_or("", |g| &*g.endpoint().label),
                 status,
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
-                bytes = session.body_bytes_sent(),
-                retries = ctx.retries,
-                panic = ctx.panic,
-                error = e.map(|e| e.etype().as_str()),
-            );
+                duration: elapsed,
+                bytes: session.body_bytes_sent(),
+                retries: ctx.retries,
+                panic: ctx.panic,
+                error: e.map(|e| e.etype().as_str()),
+            });
         }
     }
 }

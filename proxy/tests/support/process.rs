@@ -4,12 +4,24 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
 
 pub struct Proc {
     pub child: Child,
     pub listen: SocketAddr,
     pub admin: SocketAddr,
+    /// Lines the proxy printed after its startup line (stdout is drained into this channel).
+    pub lines: Receiver<String>,
     _dir: tempfile::TempDir,
+}
+
+/// What the child's stdout does after the startup line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stdout {
+    /// Read into [`Proc::lines`].
+    Drained,
+    /// Never read again: the pipe fills and the proxy's log writer blocks.
+    Blocked,
 }
 
 impl Drop for Proc {
@@ -22,6 +34,10 @@ impl Drop for Proc {
 
 /// Starts `trinity-proxy --config` and reads the bound addresses from its startup log line.
 pub fn spawn_proxy(yaml: &str) -> Proc {
+    spawn_proxy_with(yaml, Stdout::Drained)
+}
+
+pub fn spawn_proxy_with(yaml: &str, stdout: Stdout) -> Proc {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trinity.yaml");
     std::fs::write(&path, yaml).unwrap();
@@ -39,8 +55,17 @@ pub fn spawn_proxy(yaml: &str) -> Proc {
         .map(Result::unwrap)
         .find(|l| l.contains("trinity-proxy serving"))
         .expect("startup line");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let (tx, rx) = channel();
+    if stdout == Stdout::Drained {
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    } else {
+        std::mem::forget(lines);
+    }
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let listen = v["listeners"]
         .as_str()
@@ -53,6 +78,7 @@ pub fn spawn_proxy(yaml: &str) -> Proc {
         child,
         listen,
         admin,
+        lines: rx,
         _dir: dir,
     }
 }

@@ -1,0 +1,243 @@
+//! The log sink: whole lines are appended to a shared batch, and a writer thread writes batches
+//! in large chunks, like nginx's `access_log … buffer=64k flush=1s`. A batch goes to the writer
+//! once it holds [`BATCH_BYTES`], when a line asks to be flushed (application log lines, which
+//! are rare and may be waited for), or after [`FLUSH_EVERY`] at the latest.
+//!
+//! The request path never waits for the writer: at most [`QUEUED_BATCHES`] batches wait for it,
+//! and when the output cannot keep up (a blocked pipe), further batches are dropped and their
+//! lines counted in `trinity_proxy_log_lines_dropped_total`.
+
+use prometheus::IntCounter;
+use std::io::Write;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+pub const BATCH_BYTES: usize = 64 * 1024;
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Full batches waiting for the writer (1 MiB with [`BATCH_BYTES`]) before lines are dropped.
+pub const QUEUED_BATCHES: usize = 16;
+
+#[derive(Default)]
+struct Batch {
+    buf: Vec<u8>,
+    lines: u64,
+}
+
+enum Msg {
+    Batch(Batch),
+    /// Write what is queued, then acknowledge and stop.
+    Stop(SyncSender<()>),
+}
+
+pub struct Sink {
+    batch: Mutex<Batch>,
+    tx: SyncSender<Msg>,
+    dropped: IntCounter,
+}
+
+impl Sink {
+    /// A sink writing to `out` from a thread of its own; `dropped` counts lost lines.
+    pub fn start(
+        out: Box<dyn Write + Send>,
+        dropped: IntCounter,
+    ) -> std::io::Result<&'static Sink> {
+        let (tx, rx) = sync_channel(QUEUED_BATCHES);
+        let sink: &'static Sink = Box::leak(Box::new(Sink {
+            batch: Mutex::new(Batch::default()),
+            tx,
+            dropped,
+        }));
+        std::thread::Builder::new()
+            .name("trinity-log".into())
+            .spawn(move || sink.write_loop(&rx, out))?;
+        Ok(sink)
+    }
+
+    /// Appends one whole line (ending in `\n`); `flush` hands the batch to the writer at once.
+    pub fn push(&self, line: &[u8], flush: bool) {
+        let full = {
+            let mut b = self.lock();
+            if b.buf.capacity() == 0 {
+                b.buf.reserve(BATCH_BYTES + 1024);
+            }
+            b.buf.extend_from_slice(line);
+            b.lines += 1;
+            (flush || b.buf.len() >= BATCH_BYTES).then(|| std::mem::take(&mut *b))
+        };
+        if let Some(batch) = full {
+            self.send(batch);
+        }
+    }
+
+    /// Writes everything appended so far and stops the writer, waiting at most `wait` (a blocked
+    /// output must not hold the process's exit).
+    pub fn stop(&self, wait: Duration) {
+        let rest = std::mem::take(&mut *self.lock());
+        if rest.lines > 0 {
+            self.send(rest);
+        }
+        let (ack_tx, ack_rx) = sync_channel(1);
+        let deadline = std::time::Instant::now() + wait;
+        let mut msg = Msg::Stop(ack_tx);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(TrySendError::Full(_)) => return,
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let _ = ack_rx.recv_timeout(left);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
+        // A line is appended whole or not at all: a panic elsewhere cannot leave it half-done.
+        self.batch.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn send(&self, batch: Batch) {
+        if let Err(TrySendError::Full(Msg::Batch(b)) | TrySendError::Disconnected(Msg::Batch(b))) =
+            self.tx.try_send(Msg::Batch(batch))
+        {
+            self.dropped.inc_by(b.lines);
+        }
+    }
+
+    fn write_loop(&self, rx: &Receiver<Msg>, mut out: Box<dyn Write + Send>) {
+        loop {
+            let batch = match rx.recv_timeout(FLUSH_EVERY) {
+                Ok(Msg::Batch(b)) => b,
+                Ok(Msg::Stop(ack)) => {
+                    let _ = out.flush();
+                    let _ = ack.send(());
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => std::mem::take(&mut *self.lock()),
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            if batch.lines == 0 {
+                continue;
+            }
+            if out
+                .write_all(&batch.buf)
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                self.dropped.inc_by(batch.lines);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::mpsc::Sender;
+
+    /// Records each write; optionally blocks every write until released.
+    struct Out {
+        writes: Sender<Vec<u8>>,
+        gate: Option<Arc<Mutex<()>>>,
+    }
+
+    impl Write for Out {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Some(g) = &self.gate {
+                drop(g.lock().unwrap());
+            }
+            self.writes.send(buf.to_vec()).unwrap();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn counter() -> IntCounter {
+        IntCounter::new("dropped", "test").unwrap()
+    }
+
+    #[test]
+    fn lines_are_written_in_large_batches() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Sink::start(
+            Box::new(Out {
+                writes: tx,
+                gate: None,
+            }),
+            counter(),
+        )
+        .unwrap();
+        let line = [b'x'; 99]
+            .iter()
+            .copied()
+            .chain([b'\n'])
+            .collect::<Vec<u8>>();
+        for _ in 0..1000 {
+            sink.push(&line, false);
+        }
+        let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(
+            first.len() >= BATCH_BYTES,
+            "one write of {} bytes",
+            first.len()
+        );
+        sink.stop(Duration::from_secs(5));
+        let total: usize = first.len() + rx.try_iter().map(|w| w.len()).sum::<usize>();
+        assert_eq!(total, 1000 * 100, "every line written once");
+    }
+
+    #[test]
+    fn a_flushed_line_is_written_without_waiting_for_the_batch() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Sink::start(
+            Box::new(Out {
+                writes: tx,
+                gate: None,
+            }),
+            counter(),
+        )
+        .unwrap();
+        sink.push(b"access\n", false);
+        sink.push(b"serving\n", true);
+        let w = rx.recv_timeout(FLUSH_EVERY / 2).unwrap();
+        assert_eq!(w, b"access\nserving\n");
+    }
+
+    #[test]
+    fn a_blocked_output_drops_and_counts_instead_of_blocking() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let dropped = counter();
+        let sink = Sink::start(
+            Box::new(Out {
+                writes: tx,
+                gate: Some(gate.clone()),
+            }),
+            dropped.clone(),
+        )
+        .unwrap();
+        let line = [b'y'; 1023]
+            .iter()
+            .copied()
+            .chain([b'\n'])
+            .collect::<Vec<u8>>();
+        let lines = 64 * (QUEUED_BATCHES as u64 + 4);
+        for _ in 0..lines {
+            sink.push(&line, false);
+        }
+        assert!(dropped.get() >= 64, "dropped {}", dropped.get());
+        drop(held);
+        sink.stop(Duration::from_secs(5));
+        let written: usize = rx.try_iter().map(|w| w.len()).sum();
+        assert_eq!(written as u64 / 1024 + dropped.get(), lines);
+    }
+}
