@@ -47,15 +47,19 @@ fn cpu_time() -> Duration {
 
 fn batched(iters: u64) -> Duration {
     let dropped = prometheus::IntCounter::new("dropped", "bench").unwrap_or_else(|e| panic!("{e}"));
-    let sink = Sink::start(Box::new(dev_null()), dropped.clone())
-        .unwrap_or_else(|e| panic!("sink: {e}"));
+    let sink =
+        Sink::start(Box::new(dev_null()), dropped.clone()).unwrap_or_else(|e| panic!("sink: {e}"));
     let t0 = cpu_time();
     for i in 0..iters {
         line(i).with_line(|bytes| sink.push(bytes, false));
     }
     sink.stop(Duration::from_secs(60));
     let spent = cpu_time() - t0;
-    assert_eq!(dropped.get(), 0, "lines dropped: the figure would be too low");
+    assert_eq!(
+        dropped.get(),
+        0,
+        "lines dropped: the figure would be too low"
+    );
     spent
 }
 

@@ -57,7 +57,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Demo { listen, admin }) = cli.command {
         let _log = log::init();
-        let rt = runtime(2)?;
+        let rt = control_runtime()?;
         return rt.block_on(async move {
             let signals = Signals::install()?;
             let (config, _stand_ins) = demo::config_with_stand_ins(listen, admin).await?;
@@ -81,7 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let _log = log::init();
-    let rt = runtime(config.threads)?;
+    let rt = control_runtime()?;
     rt.block_on(async move {
         let mut signals = Signals::install()?;
         let options = Options {
@@ -95,18 +95,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `threads: 1` runs everything on the main thread (tokio's current-thread scheduler): no
-/// cross-thread wake-ups, run queues or driver locks to pay for, as with Pingora's
-/// `work_stealing: false`. More threads share one work-stealing runtime.
-fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads).thread_name("trinity-worker");
-        b
-    };
-    builder
+/// The control plane's runtime, on the main thread: admin listener, health checks, discovery,
+/// reloads and signals. Requests are served on the server's own worker threads (`workers.rs`,
+/// `threads` of them), so neither takes time from the other.
+fn control_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")

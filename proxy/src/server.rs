@@ -5,6 +5,10 @@
 //! (Pingora's default SIGTERM handling sleeps a 300 s grace period), and each connection is
 //! counted in `trinity_proxy_downstream_connections`. Accepted sockets carry no extra L4
 //! buffers (Pingora's listener service adds a 64 KiB read buffer per connection).
+//!
+//! Connections are accepted and served on the worker threads of [`crate::workers`], each with
+//! its own `HttpProxy` (and so its own upstream connection pool, as each nginx worker has); the
+//! admin listener and the rest of the control plane run on the runtime that starts the server.
 
 use crate::admin;
 use crate::config::Config;
@@ -13,17 +17,21 @@ use crate::keepalive;
 use crate::proxy::TrinityProxy;
 use crate::reload::{self, Reloader};
 use crate::state::State;
+use crate::workers::{Handoff, Stops, WorkerLoad, Workers};
 use pingora::apps::ServerApp;
-use pingora::protocols::l4::listener::Listener;
+use pingora::protocols::GetSocketDigest;
+use pingora::protocols::SocketDigest;
+use pingora::protocols::l4::stream::Stream;
 use pingora::proxy::{HttpProxy, http_proxy};
 use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Upstream connections kept idle for reuse, per upstream endpoint group.
@@ -38,7 +46,11 @@ pub enum ServerError {
     },
     #[error("metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("starting the worker threads: {0}")]
+    Workers(std::io::Error),
 }
+
+type App = Arc<HttpProxy<TrinityProxy>>;
 
 /// A running proxy: public listeners and the admin listener, on the current tokio runtime.
 pub struct Server {
@@ -46,10 +58,22 @@ pub struct Server {
     pub listen_addrs: Vec<SocketAddr>,
     pub admin_addr: SocketAddr,
     pub state: Arc<State>,
-    app: Arc<HttpProxy<TrinityProxy>>,
+    shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
-    connections: Arc<Connections>,
     tasks: Vec<JoinHandle<()>>,
+    /// Dropped last: ends the worker threads.
+    _stops: Stops,
+}
+
+/// What every accept loop and connection shares.
+struct Shared {
+    workers: Workers,
+    /// One per worker, by index.
+    apps: Vec<App>,
+    state: Arc<State>,
+    connections: Arc<Connections>,
+    keepalive_timeout: Duration,
+    write_buffer: usize,
 }
 
 /// Open downstream connections, with a wake-up when the last one closes.
@@ -62,11 +86,13 @@ struct Connections {
 pub(crate) struct ConnectionGuard {
     connections: Arc<Connections>,
     gauge: prometheus::IntGauge,
+    worker: Arc<WorkerLoad>,
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.gauge.dec();
+        self.worker.dec();
         if self.connections.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.connections.idle.notify_waiters();
         }
@@ -109,13 +135,14 @@ impl Server {
             upstream_keepalive_pool_size: UPSTREAM_KEEPALIVE_POOL,
             ..ServerConf::default()
         };
-        let app = Arc::new(http_proxy(
-            &Arc::new(conf),
-            TrinityProxy::new(state.clone()),
-        ));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let connections = Arc::new(Connections::default());
-
+        let (workers, inboxes, stops) =
+            Workers::start(config.threads, |i| state.metrics.worker_connections(i))
+                .map_err(ServerError::Workers)?;
+        let conf = Arc::new(conf);
+        let apps = (0..workers.len())
+            .map(|_| Arc::new(http_proxy(&conf, TrinityProxy::new(state.clone()))))
+            .collect();
         // Whole seconds, at least 1: Pingora's keep-alive timeout is in seconds, 0 meaning none.
         let keepalive_timeout = Duration::from_secs(
             options
@@ -124,28 +151,38 @@ impl Server {
                 .as_secs()
                 .max(1),
         );
+        let shared = Arc::new(Shared {
+            workers,
+            apps,
+            state: state.clone(),
+            connections: Arc::new(Connections::default()),
+            keepalive_timeout,
+            // Benchmark knob (benches/load/run.py --variant): 0 turns write coalescing off.
+            write_buffer: std::env::var("TRINITY_DOWNSTREAM_WRITE_BUFFER")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_WRITE_BUFFER),
+        });
         let mut tasks = Vec::new();
         let mut listen_addrs = Vec::new();
         for addr in &config.listeners {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: *addr,
-                    source,
-                })?;
-            let bound = listener.local_addr().map_err(|source| ServerError::Bind {
+            let bind_error = |source| ServerError::Bind {
                 addr: *addr,
                 source,
-            })?;
-            listen_addrs.push(bound);
-            tasks.push(tokio::spawn(accept_loop(
-                Listener::from(listener),
-                app.clone(),
-                state.clone(),
-                connections.clone(),
-                shutdown_rx.clone(),
-                keepalive_timeout,
-            )));
+            };
+            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+            listen_addrs.push(listener.local_addr().map_err(bind_error)?);
+            // Every worker registers the same socket (see `workers`).
+            let listener = listener.into_std().map_err(bind_error)?;
+            for (i, worker) in shared.workers.iter().enumerate() {
+                let own = listener.try_clone().map_err(bind_error)?;
+                let loop_ = accept_loop(i, own, shared.clone(), shutdown_rx.clone());
+                tasks.push(worker.handle.spawn(loop_));
+            }
+        }
+        for (i, inbox) in inboxes.into_iter().enumerate() {
+            let loop_ = inbox_loop(i, inbox, shared.clone(), shutdown_rx.clone());
+            tasks.push(shared.workers.get(i).handle.spawn(loop_));
         }
         let admin_listener =
             TcpListener::bind(config.admin)
@@ -189,10 +226,10 @@ impl Server {
             listen_addrs,
             admin_addr,
             state,
-            app,
+            shared,
             shutdown,
-            connections,
             tasks,
+            _stops: stops,
         })
     }
 
@@ -205,7 +242,7 @@ impl Server {
         tracing::info!(drain_delay = ?cfg.drain_delay, timeout = ?cfg.timeout, "draining: readiness off, still serving");
         tokio::time::sleep(cfg.drain_delay).await;
         tracing::info!(
-            open = self.connections.open.load(Ordering::Acquire),
+            open = self.shared.connections.open.load(Ordering::Acquire),
             "drain delay over: stop accepting, finishing in-flight requests"
         );
         self.shutdown(cfg.timeout).await;
@@ -216,11 +253,14 @@ impl Server {
     pub async fn shutdown(self, timeout: Duration) {
         self.state.set_ready(false);
         let _ = self.shutdown.send(true);
-        self.app.cleanup().await;
+        for app in &self.shared.apps {
+            app.cleanup().await;
+        }
+        let connections = &self.shared.connections;
         let drained = tokio::time::timeout(timeout, async {
             loop {
-                let idle = self.connections.idle.notified();
-                if self.connections.open.load(Ordering::Acquire) == 0 {
+                let idle = connections.idle.notified();
+                if connections.open.load(Ordering::Acquire) == 0 {
                     break;
                 }
                 idle.await;
@@ -229,7 +269,7 @@ impl Server {
         .await;
         if drained.is_err() {
             tracing::warn!(
-                open = self.connections.open.load(Ordering::Acquire),
+                open = connections.open.load(Ordering::Acquire),
                 "shutdown timeout reached with connections still open"
             );
         }
@@ -239,25 +279,26 @@ impl Server {
     }
 }
 
+/// Worker `me`'s accept loop on one listener.
 async fn accept_loop(
-    listener: Listener,
-    app: Arc<HttpProxy<TrinityProxy>>,
-    state: Arc<State>,
-    connections: Arc<Connections>,
+    me: usize,
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
-    keepalive_timeout: Duration,
 ) {
-    // Benchmark knob (benches/load/run.py --variant): 0 turns write coalescing off.
-    let write_buffer = std::env::var("TRINITY_DOWNSTREAM_WRITE_BUFFER")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_WRITE_BUFFER);
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(worker = me, error = %e, "cannot register the listener");
+            return;
+        }
+    };
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = shutdown.changed() => return,
         };
-        let mut stream = match accepted {
+        let (tcp, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -267,31 +308,83 @@ async fn accept_loop(
             }
         };
         // Past the cap, close at once: no task, no buffer, no TLS or header work.
-        if connections.open.load(Ordering::Acquire) >= state.table.load().limits.max_connections {
-            state.metrics.edge.over_max_connections.inc();
-            drop(stream);
+        let max = shared.state.table.load().limits.max_connections;
+        if shared.connections.open.load(Ordering::Acquire) >= max {
+            shared.state.metrics.edge.over_max_connections.inc();
             continue;
         }
-        if let Err(e) = stream.set_nodelay() {
+        let to = shared.workers.pick(me);
+        if to == me {
+            shared.serve(me, tcp, peer, &shutdown);
+            continue;
+        }
+        // Out of this worker's reactor, into the other's (see `inbox_loop`).
+        match tcp.into_std() {
+            Ok(std) => {
+                if shared.workers.hand_over(to, (std, peer)).is_err() {
+                    tracing::debug!(worker = to, "worker gone: connection dropped");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "could not hand a connection over"),
+        }
+    }
+}
+
+/// Worker `me` serves the connections other workers hand over to it.
+async fn inbox_loop(
+    me: usize,
+    mut inbox: mpsc::UnboundedReceiver<Handoff>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let handed = tokio::select! {
+            c = inbox.recv() => c,
+            _ = shutdown.changed() => return,
+        };
+        let Some((std, peer)) = handed else {
+            return;
+        };
+        match TcpStream::from_std(std) {
+            Ok(tcp) => shared.serve(me, tcp, peer, &shutdown),
+            Err(e) => tracing::debug!(error = %e, "could not take a connection over"),
+        }
+    }
+}
+
+impl Shared {
+    /// Serves an accepted connection on worker `me` (the current runtime) until it closes.
+    fn serve(&self, me: usize, tcp: TcpStream, peer: SocketAddr, shutdown: &watch::Receiver<bool>) {
+        if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
-        connections.open.fetch_add(1, Ordering::AcqRel);
-        let gauge = state.metrics.downstream_connections.clone();
+        self.connections.open.fetch_add(1, Ordering::AcqRel);
+        let gauge = self.state.metrics.downstream_connections.clone();
         gauge.inc();
+        let worker = self.workers.get(me).load.clone();
+        worker.inc();
         let guard = ConnectionGuard {
-            connections: connections.clone(),
+            connections: self.connections.clone(),
             gauge,
+            worker,
         };
-        let app = app.clone();
-        let shutdown = shutdown.clone();
-        let stream = Box::new(Downstream::new(stream, write_buffer));
+        let stream = Box::new(Downstream::new(l4_stream(tcp, peer), self.write_buffer));
         tokio::spawn(keepalive::serve(
-            app,
-            state.clone(),
+            self.apps[me].clone(),
+            self.state.clone(),
             stream,
-            shutdown,
+            shutdown.clone(),
             guard,
-            keepalive_timeout,
+            self.keepalive_timeout,
         ));
     }
+}
+
+/// Pingora's stream of an accepted socket, with the peer address its listener would record.
+fn l4_stream(tcp: TcpStream, peer: SocketAddr) -> Stream {
+    let mut stream = Stream::from(tcp);
+    let digest = SocketDigest::from_raw_fd(stream.as_raw_fd());
+    let _ = digest.peer_addr.set(Some(peer.into()));
+    stream.set_socket_digest(digest);
+    stream
 }

@@ -1,5 +1,5 @@
 //! Every metric name in one place, registered on a [`Registry`] owned by the process state
-//! (no globals). Label handles are resolved when a route or endpoint is built, so the request
+//! (no globals, but for the log's dropped-lines counter: the log is the process's). Label handles are resolved when a route or endpoint is built, so the request
 //! path only touches atomics: no label formatting, no map lookups after first use.
 //!
 //! | name | type | labels |
@@ -9,6 +9,8 @@
 //! | `trinity_proxy_upstream_request_duration_seconds` | histogram | upstream, endpoint |
 //! | `trinity_proxy_retries_total` | counter | route, reason |
 //! | `trinity_proxy_downstream_connections` | gauge | — |
+//! | `trinity_proxy_worker_connections` | gauge | worker |
+//! | `trinity_proxy_log_lines_dropped_total` | counter | — |
 //! | `trinity_proxy_build_info` | gauge | version |
 //! | `trinity_proxy_endpoint_healthy` | gauge 0/1 | upstream, endpoint |
 //! | `trinity_proxy_endpoint_ejected` | gauge 0/1 | upstream, endpoint |
@@ -42,6 +44,7 @@ pub const REQUEST_DURATION: &str = "trinity_proxy_request_duration_seconds";
 pub const UPSTREAM_REQUEST_DURATION: &str = "trinity_proxy_upstream_request_duration_seconds";
 pub const RETRIES_TOTAL: &str = "trinity_proxy_retries_total";
 pub const DOWNSTREAM_CONNECTIONS: &str = "trinity_proxy_downstream_connections";
+pub const WORKER_CONNECTIONS: &str = "trinity_proxy_worker_connections";
 pub const BUILD_INFO: &str = "trinity_proxy_build_info";
 pub const ENDPOINT_HEALTHY: &str = "trinity_proxy_endpoint_healthy";
 pub const ENDPOINT_EJECTED: &str = "trinity_proxy_endpoint_ejected";
@@ -82,6 +85,7 @@ pub struct Metrics {
     registry: Registry,
     upstream_duration: HistogramVec,
     pub downstream_connections: IntGauge,
+    worker_connections: IntGaugeVec,
     routes: LiveRoutes,
     /// Held for the process's life: a route named like it shares it and never removes it.
     no_route: Arc<RouteMetrics>,
@@ -134,6 +138,13 @@ impl Metrics {
             DOWNSTREAM_CONNECTIONS,
             "Open client connections on the public listeners.",
         )?;
+        let worker_connections = IntGaugeVec::new(
+            Opts::new(
+                WORKER_CONNECTIONS,
+                "Open client connections served by each worker thread.",
+            ),
+            &["worker"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 BUILD_INFO,
@@ -149,6 +160,7 @@ impl Metrics {
         registry.register(Box::new(upstream_duration.clone()))?;
         registry.register(Box::new(retries.clone()))?;
         registry.register(Box::new(downstream_connections.clone()))?;
+        registry.register(Box::new(worker_connections.clone()))?;
         registry.register(Box::new(build_info))?;
         let endpoint_healthy = IntGaugeVec::new(
             Opts::new(
@@ -221,6 +233,7 @@ impl Metrics {
             registry,
             upstream_duration,
             downstream_connections,
+            worker_connections,
             no_route: routes.get(NO_ROUTE),
             routes,
             endpoint_healthy,
@@ -234,6 +247,12 @@ impl Metrics {
             discovery_errors,
             edge,
         })
+    }
+
+    /// Worker `i`'s open-connection gauge.
+    pub fn worker_connections(&self, i: usize) -> IntGauge {
+        self.worker_connections
+            .with_label_values(&[i.to_string().as_str()])
     }
 
     /// Handles for one upstream pool.

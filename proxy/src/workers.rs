@@ -1,0 +1,160 @@
+//! Thread-per-core: `threads` worker threads, each a single-threaded tokio runtime that accepts
+//! connections itself and serves them to the end, so a request never crosses threads and no
+//! work-stealing run queue is paid for (as nginx's workers, or Pingora's `work_stealing: false`).
+//! The control plane (admin listener, health checks, discovery, reloads, signals) stays on the
+//! runtime that started the server, so it never takes request time.
+//!
+//! Every worker registers the same listening socket. Under load the kernel's wake-ups spread new
+//! connections over whichever workers are free; long-lived connections (cloudflared's few origin
+//! connections, WebSockets) are balanced at accept time: a worker serving more than one
+//! connection above the least-loaded worker hands the new one over (see [`Workers::pick`]).
+
+use prometheus::IntGauge;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::runtime::{Builder, Handle};
+use tokio::sync::{mpsc, oneshot};
+
+/// An accepted connection handed to another worker: the socket, out of the acceptor's reactor.
+pub type Handoff = (std::net::TcpStream, std::net::SocketAddr);
+
+/// One worker thread and what the others need to know of it.
+pub struct Worker {
+    pub handle: Handle,
+    /// Connections this worker serves; `trinity_proxy_worker_connections{worker}` mirrors it.
+    pub load: Arc<WorkerLoad>,
+    inbox: mpsc::UnboundedSender<Handoff>,
+}
+
+pub struct WorkerLoad {
+    open: AtomicUsize,
+    gauge: IntGauge,
+}
+
+impl WorkerLoad {
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn inc(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        self.gauge.inc();
+    }
+
+    pub(crate) fn dec(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.gauge.dec();
+    }
+}
+
+pub struct Workers {
+    workers: Vec<Worker>,
+}
+
+/// Stops every worker thread when dropped (not waited for: each runtime drops the tasks left on
+/// it as its thread ends). Owned by the server, apart from the [`Workers`] its tasks share.
+pub struct Stops(Vec<oneshot::Sender<()>>);
+
+impl Drop for Stops {
+    fn drop(&mut self) {
+        for stop in self.0.drain(..) {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// What [`Workers::start`] returns: the workers, each one's inbox of handed-over connections
+/// (by index), and the handle that stops them.
+pub type Started = (Workers, Vec<mpsc::UnboundedReceiver<Handoff>>, Stops);
+
+impl Workers {
+    /// Starts `n` worker threads; `gauge(i)` is worker `i`'s connection gauge.
+    pub fn start(n: usize, gauge: impl Fn(usize) -> IntGauge) -> std::io::Result<Started> {
+        let mut workers = Vec::with_capacity(n);
+        let mut inboxes = Vec::with_capacity(n);
+        let mut stops = Stops(Vec::with_capacity(n));
+        for i in 0..n {
+            let rt = Builder::new_current_thread().enable_all().build()?;
+            let handle = rt.handle().clone();
+            let (stop, stopped) = oneshot::channel::<()>();
+            std::thread::Builder::new()
+                .name(format!("trinity-worker-{i}"))
+                .spawn(move || {
+                    // Tasks spawned on `handle` run while this thread drives the runtime; they
+                    // are dropped with it once the server stops.
+                    rt.block_on(async {
+                        let _ = stopped.await;
+                    });
+                })?;
+            let (inbox, rx) = mpsc::unbounded_channel();
+            workers.push(Worker {
+                handle,
+                load: Arc::new(WorkerLoad {
+                    open: AtomicUsize::new(0),
+                    gauge: gauge(i),
+                }),
+                inbox,
+            });
+            inboxes.push(rx);
+            stops.0.push(stop);
+        }
+        Ok((Self { workers }, inboxes, stops))
+    }
+
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> &Worker {
+        &self.workers[i]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Worker> {
+        self.workers.iter()
+    }
+
+    /// The worker that should serve a connection accepted by worker `me`: `me` unless it serves
+    /// more than one connection above the least-loaded worker (then that one). The margin keeps
+    /// hand-overs rare under even load, when wake-ups already spread the connections.
+    pub fn pick(&self, me: usize) -> usize {
+        let mine = self.workers[me].load.open();
+        let (least, open) = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (i, w.load.open()))
+            .min_by_key(|&(_, open)| open)
+            .unwrap_or((me, mine));
+        if mine > open + 1 { least } else { me }
+    }
+
+    /// Hands an accepted connection to worker `to`; gives it back if that worker is gone.
+    pub fn hand_over(&self, to: usize, conn: Handoff) -> Result<(), Handoff> {
+        self.workers[to].inbox.send(conn).map_err(|e| e.0)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_connections_go_to_the_least_loaded_worker_past_a_margin_of_one() {
+        let (w, _inboxes, _stops) =
+            Workers::start(3, |i| IntGauge::new(format!("w{i}"), "test").unwrap()).unwrap();
+        assert_eq!(w.pick(0), 0);
+        w.get(0).load.inc();
+        assert_eq!(w.pick(0), 0, "one above the least is within the margin");
+        w.get(0).load.inc();
+        let to = w.pick(0);
+        assert_ne!(to, 0);
+        w.get(to).load.inc();
+        assert_eq!(w.get(to).load.gauge.get(), 1);
+        assert_eq!(w.pick(1), 1);
+    }
+}

@@ -1,0 +1,84 @@
+//! Thread-per-core: long-lived connections are spread over the worker threads (balanced at
+//! accept time), and a connection handed from one worker to another is served like any other.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use support::Upstream;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use trinity_proxy::config::Config;
+use trinity_proxy::server::Server;
+
+const WORKERS: usize = 4;
+const CONNECTIONS: usize = 40;
+
+/// One request on a kept-alive connection; returns the answer's status line.
+async fn request(conn: &mut BufReader<TcpStream>) -> String {
+    conn.get_mut()
+        .write_all(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut status = String::new();
+    conn.read_line(&mut status).await.unwrap();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        conn.read_line(&mut line).await.unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    conn.read_exact(&mut body).await.unwrap();
+    status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lived_connections_are_spread_over_the_workers() {
+    let up = Upstream::echo("web").await;
+    let yaml = format!(
+        "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nthreads: {WORKERS}\n\
+         routes:\n  - {{ name: web, prefix: /, upstream: web }}\n\
+         upstreams:\n  web: {{ endpoints: [\"{}\"] }}\n",
+        up.addr
+    );
+    let server = Server::start(&Config::parse(&yaml, "test.yaml").unwrap())
+        .await
+        .unwrap();
+    // One after another, as cloudflared opens its origin connections: each is served (a
+    // request answered) before the next is opened, and all stay open.
+    let mut conns = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut c = BufReader::new(TcpStream::connect(server.listen_addrs[0]).await.unwrap());
+        assert!(request(&mut c).await.starts_with("HTTP/1.1 200"));
+        conns.push(c);
+    }
+    let metrics = String::from_utf8(server.state.metrics.encode()).unwrap();
+    let per_worker: Vec<i64> = (0..WORKERS)
+        .map(|i| {
+            let series = format!("trinity_proxy_worker_connections{{worker=\"{i}\"}} ");
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .map_or(0, |v| v.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        per_worker.iter().sum::<i64>(),
+        CONNECTIONS as i64,
+        "{per_worker:?}"
+    );
+    let (min, max) = (
+        per_worker.iter().min().unwrap(),
+        per_worker.iter().max().unwrap(),
+    );
+    assert!(max - min <= 2, "connections per worker: {per_worker:?}");
+    // Every connection still works wherever it ended up.
+    for c in &mut conns {
+        assert!(request(c).await.starts_with("HTTP/1.1 200"));
+    }
+}
