@@ -41,10 +41,13 @@ fn ready<F: Future>(f: F) -> F::Output {
 }
 
 fn head_check(c: &mut Criterion) {
+    let pending = std::sync::atomic::AtomicUsize::new(0);
     let limits = HeadLimits {
         max_bytes: 32 * 1024,
         max_headers: 100,
         deadline: tokio::time::Instant::now() + Duration::from_secs(3600),
+        max_pending: 64 << 20,
+        pending: &pending,
     };
     let mut none: &[u8] = &[];
     c.bench_function("edge_head/browser_get", |b| {

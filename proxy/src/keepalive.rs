@@ -76,6 +76,8 @@ pub(crate) async fn serve(
             max_bytes: limits.max_header_bytes,
             max_headers: limits.max_headers,
             deadline: tokio::time::Instant::now() + client_timeouts.client_header,
+            max_pending: limits.max_pending_header_bytes,
+            pending: &state.pending_heads,
         };
         let head = match head::read(&mut *stream, &mut buf, head_limits).await {
             Ok(head) => head,

@@ -7,7 +7,7 @@ use crate::metrics::Metrics;
 use crate::routing::RouteTable;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
@@ -18,6 +18,8 @@ pub struct State {
     /// Bounds concurrent health probes across every pool.
     pub probe_permits: Arc<Semaphore>,
     pub discovery: DiscoveryContext,
+    /// Bytes held by unfinished request heads of every connection (`edge::head`).
+    pub pending_heads: AtomicUsize,
     ready: AtomicBool,
     /// Bumped after every reload attempt (applied or rejected).
     reloads: watch::Sender<u64>,
@@ -32,6 +34,7 @@ impl State {
             metrics,
             probe_permits: checker::probe_permits(),
             discovery: DiscoveryContext::new(config),
+            pending_heads: AtomicUsize::new(0),
             ready: AtomicBool::new(false),
             reloads: watch::Sender::new(0),
         }))

@@ -56,9 +56,16 @@ async fn every_request_is_one_access_line_with_its_fields() {
         .get(&format!("http://{}/app/items?page=2", p.listen))
         .await;
     let miss = c.get(&format!("http://{}/nowhere", p.listen)).await;
+    // Refused before Pingora parses it (no Host): still a line.
+    let refused = support::raw(p.listen, "GET /app/x HTTP/1.1\r\n\r\n").await;
+    assert!(refused.starts_with("HTTP/1.1 400 "), "{refused}");
     let mut others = Vec::new();
-    let lines = access_lines(&p.lines, 2, &mut others);
-    let (a, b) = (&lines[0], &lines[1]);
+    let lines = access_lines(&p.lines, 3, &mut others);
+    let (a, b, r) = (&lines[0], &lines[1], &lines[2]);
+    assert_eq!(r["status"], 400);
+    assert_eq!(r["error"], "bad_request");
+    assert_eq!(r["route"], "none");
+    assert_eq!(r["client_ip"], "127.0.0.1");
 
     assert_eq!(a["request_id"].as_str(), ok.header("x-request-id"));
     assert_eq!(a["client_ip"], "127.0.0.1");

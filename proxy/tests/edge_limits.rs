@@ -136,6 +136,49 @@ async fn a_trickled_header_gets_408_at_the_deadline_not_reset_by_reads() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_heads_share_one_memory_budget_and_whole_heads_still_pass() {
+    let up = Upstream::echo("app").await;
+    let p = TestProxy::start(&yaml(
+        up.addr,
+        "limits: { max_pending_header_bytes: 1MiB }\ntimeouts: { client_header: 3s }",
+    ))
+    .await;
+    // 200 connections each holding 12 KiB of a head that never ends: 2.4 MiB wanted.
+    let mut head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: ".to_vec();
+    head.resize(12 * 1024, b'a');
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(p.addr()).await.unwrap();
+        s.write_all(&head).await.unwrap();
+        flood.push(s);
+    }
+    let rejected =
+        "trinity_proxy_requests_rejected_total{reason=\"pending_headers\",route=\"none\"}";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while p.metric(rejected).await < 100.0 {
+        assert!(Instant::now() < deadline, "the budget was never spent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The budget is spent, yet a head that arrives whole is never charged: answered.
+    let c = HttpClient::default();
+    assert_eq!(c.get(&p.url("/normal")).await.status, 200);
+    let mut statuses = std::collections::BTreeMap::new();
+    for s in &mut flood {
+        let answer = until_closed(s).await;
+        let status = answer.get(9..12).unwrap_or("none").to_owned();
+        if status == "503" {
+            assert_eq!(json_body(&answer)["error"], "server busy");
+        }
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    // Those within the budget waited for their deadline; the rest were refused at once.
+    let busy = statuses.get("503").copied().unwrap_or(0);
+    let timed_out = statuses.get("408").copied().unwrap_or(0);
+    assert_eq!(busy + timed_out, 200, "{statuses:?}");
+    assert!(busy >= 100 && timed_out >= 30, "{statuses:?}");
+}
+
 #[tokio::test]
 async fn connections_past_the_cap_are_closed_at_once_and_counted() {
     let up = Upstream::echo("app").await;

@@ -25,10 +25,18 @@ impl Checker {
         let max_connections = f.max_connections.map_or(d.max_connections, |n| {
             self.bounded("limits.max_connections", n, 1, usize::MAX)
         });
+        let max_pending_header_bytes = f
+            .max_pending_header_bytes
+            .as_ref()
+            .and_then(|v| self.size("limits.max_pending_header_bytes", v))
+            .map_or(d.max_pending_header_bytes, |n| {
+                self.bounded("limits.max_pending_header_bytes", n, 1 << 20, usize::MAX)
+            });
         Limits {
             max_header_bytes,
             max_headers,
             max_connections,
+            max_pending_header_bytes,
         }
     }
 

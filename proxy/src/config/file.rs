@@ -39,6 +39,8 @@ pub struct FileLimits {
     pub max_headers: Option<usize>,
     /// Open client connections per process. Default: 20000.
     pub max_connections: Option<usize>,
+    /// Bytes all unfinished request heads together may hold (a size). Default: `64MiB`.
+    pub max_pending_header_bytes: Option<serde_yaml::Value>,
 }
 
 /// Client-side (downstream) timeouts.

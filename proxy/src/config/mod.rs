@@ -58,6 +58,8 @@ pub struct Limits {
     pub max_headers: usize,
     /// Open client connections per process; past it new ones are closed at once. Default 20,000.
     pub max_connections: usize,
+    /// Bytes all unfinished request heads together may hold; past it: 503. Default 64 MiB.
+    pub max_pending_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -66,6 +68,7 @@ impl Default for Limits {
             max_header_bytes: 32 * 1024,
             max_headers: 100,
             max_connections: 20_000,
+            max_pending_header_bytes: 64 << 20,
         }
     }
 }

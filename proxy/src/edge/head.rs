@@ -7,21 +7,56 @@
 //! the limit nears), header lines are counted as they arrive, and one deadline covers the whole
 //! head. Pingora then gets a complete head and parses it without reading.
 //!
+//! Every connection's head buffer is also charged to one process-wide budget while the head is
+//! unfinished (`limits.max_pending_header_bytes`): many connections that each trickle a long
+//! head cannot together take more memory than that (503 past it). A head that arrives whole in
+//! the first read is never charged, so ordinary requests go on while the budget is spent.
+//!
 //! The head is also checked for what Pingora is lenient about or decides too late: a missing or
 //! repeated `Host` (400), ambiguous framing (`Transfer-Encoding` with `Content-Length`, a bad
 //! `Content-Length`: 400), and transfer codings other than exactly `chunked` (501).
 
 use bytes::BytesMut;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
 /// What one client may send as a request head.
 #[derive(Debug, Clone, Copy)]
-pub struct HeadLimits {
+pub struct HeadLimits<'a> {
     pub max_bytes: usize,
     pub max_headers: usize,
     /// From the head's first byte to its end.
     pub deadline: Instant,
+    /// Bytes all unfinished heads together may hold, and what they hold now.
+    pub max_pending: usize,
+    pub pending: &'a AtomicUsize,
+}
+
+/// The share of the pending-heads budget one head's buffer holds; given back when dropped.
+struct Charge<'a> {
+    pending: &'a AtomicUsize,
+    bytes: usize,
+}
+
+impl Charge<'_> {
+    /// Charges the buffer's capacity not yet charged; `false` when that spends the budget.
+    fn cover(&mut self, capacity: usize, max: usize) -> bool {
+        let more = capacity.saturating_sub(self.bytes);
+        if more == 0 {
+            return true;
+        }
+        self.bytes += more;
+        self.pending.fetch_add(more, Ordering::Relaxed) + more <= max
+    }
+}
+
+impl Drop for Charge<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.pending.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
 }
 
 /// How the request's body is delimited (RFC 9112 §6.3).
@@ -57,6 +92,8 @@ pub enum Rejection {
     BadRequest(&'static str),
     /// 501: a transfer coding other than exactly `chunked`.
     UnsupportedCoding,
+    /// 503: unfinished heads of all connections together hold `max_pending_header_bytes`.
+    Busy,
 }
 
 impl Rejection {
@@ -68,6 +105,7 @@ impl Rejection {
             Self::TooLarge | Self::TooManyHeaders => Some(431),
             Self::BadRequest(_) => Some(400),
             Self::UnsupportedCoding => Some(501),
+            Self::Busy => Some(503),
         }
     }
 
@@ -80,6 +118,7 @@ impl Rejection {
             Self::TooManyHeaders => "header_count",
             Self::BadRequest(_) => "bad_request",
             Self::UnsupportedCoding => "transfer_coding",
+            Self::Busy => "pending_headers",
         }
     }
 
@@ -94,6 +133,10 @@ impl Rejection {
             Self::UnsupportedCoding => (
                 "unsupported transfer coding",
                 Some("only \"Transfer-Encoding: chunked\" is accepted"),
+            ),
+            Self::Busy => (
+                "server busy",
+                Some("too many unfinished request headers are waiting; try again"),
             ),
         }
     }
@@ -137,9 +180,13 @@ impl Scan {
 pub async fn read<S: AsyncRead + Unpin + ?Sized>(
     stream: &mut S,
     buf: &mut BytesMut,
-    limits: HeadLimits,
+    limits: HeadLimits<'_>,
 ) -> Result<Head, Rejection> {
     let mut scan = Scan::default();
+    let mut charge = Charge {
+        pending: limits.pending,
+        bytes: 0,
+    };
     loop {
         if scan.pos == 0 {
             let blank = buf
@@ -160,6 +207,10 @@ pub async fn read<S: AsyncRead + Unpin + ?Sized>(
         // Never buffer past the limit: a head must end within `max_bytes`.
         let room = limits.max_bytes - buf.len();
         buf.reserve(room.min(4096));
+        // Only a head that has to wait for more bytes holds its buffer for long: charge it.
+        if !charge.cover(buf.capacity(), limits.max_pending) {
+            return Err(Rejection::Busy);
+        }
         let read = {
             let mut limited = (&mut *stream).take(room as u64);
             tokio::time::timeout_at(limits.deadline, limited.read_buf(buf)).await

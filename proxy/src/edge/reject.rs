@@ -7,8 +7,9 @@
 
 use super::head::Rejection;
 use crate::headers::new_request_id;
+use crate::log::AccessLine;
 use crate::respond::ErrorBody;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -40,14 +41,23 @@ pub async fn answer<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
     )
     .into_bytes();
     out.extend_from_slice(&json);
-    tracing::info!(
-        target: "access",
-        request_id = id,
-        client_ip = client.map(|c| c.to_string()).unwrap_or_default(),
-        route = crate::metrics::NO_ROUTE,
-        status,
-        error = rejection.reason(),
-    );
+    if crate::log::access_enabled() {
+        // No method or path: the head was refused before it was parsed.
+        crate::log::access(&AccessLine {
+            request_id: id,
+            client_ip: client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            method: "",
+            path: "",
+            route: crate::metrics::NO_ROUTE,
+            endpoint: "",
+            status,
+            duration: Duration::ZERO,
+            bytes: json.len(),
+            retries: 0,
+            panic: false,
+            error: Some(rejection.reason()),
+        });
+    }
     let sent = tokio::time::timeout(write_timeout, async {
         stream.write_all(&out).await?;
         stream.flush().await?;

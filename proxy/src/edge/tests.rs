@@ -2,20 +2,30 @@
 
 use super::head::{BodyFraming, Head, HeadLimits, Rejection, read};
 use bytes::BytesMut;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-fn limits(max_bytes: usize, max_headers: usize) -> HeadLimits {
+/// No budget to speak of for pending heads (tests of the budget make their own).
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+fn limits(max_bytes: usize, max_headers: usize) -> HeadLimits<'static> {
     HeadLimits {
         max_bytes,
         max_headers,
         deadline: Instant::now() + Duration::from_secs(5),
+        max_pending: usize::MAX,
+        pending: &PENDING,
     }
 }
 
 /// Feeds `first` as already read and `rest` through a pipe, then closes it.
-async fn head_of(first: &[u8], rest: &[u8], l: HeadLimits) -> (Result<Head, Rejection>, BytesMut) {
+async fn head_of(
+    first: &[u8],
+    rest: &[u8],
+    l: HeadLimits<'_>,
+) -> (Result<Head, Rejection>, BytesMut) {
     let (mut client, mut server) = tokio::io::duplex(1 << 20);
     client.write_all(rest).await.unwrap();
     drop(client);
@@ -269,4 +279,33 @@ mod body {
         assert!(gate.is_done());
         assert!(BodyGate::new(BodyFraming::None).is_done());
     }
+}
+
+#[tokio::test]
+async fn unfinished_heads_are_charged_to_one_budget_and_give_it_back() {
+    let pending = AtomicUsize::new(0);
+    let with_budget = |max_pending| HeadLimits {
+        max_pending,
+        pending: &pending,
+        ..limits(32 * 1024, 100)
+    };
+    // Whole in the first read: never charged, even with no budget at all.
+    let (r, _) = head_of(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"", with_budget(0)).await;
+    assert!(r.is_ok(), "{r:?}");
+    // Waiting for more bytes: charged, and given back once the head is complete.
+    let (r, _) = head_of(
+        b"GET / HTTP/1.1\r\n",
+        b"Host: a\r\n\r\n",
+        with_budget(1 << 20),
+    )
+    .await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(pending.load(Ordering::Relaxed), 0);
+    // A long head growing past what is left of the budget: 503, and nothing stays charged.
+    let mut long = b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: ".to_vec();
+    long.resize(20 * 1024, b'a');
+    let (r, _) = head_of(b"GET / HTTP/1.1\r\n", &long[16..], with_budget(8 * 1024)).await;
+    assert_eq!(r, Err(Rejection::Busy));
+    assert_eq!(Rejection::Busy.status(), Some(503));
+    assert_eq!(pending.load(Ordering::Relaxed), 0);
 }

@@ -164,47 +164,41 @@ mod tests {
         IntCounter::new("dropped", "test").unwrap()
     }
 
+    /// A sink whose writes arrive on the returned channel (each blocked while `gate` is held).
+    fn recording(
+        gate: Option<Arc<Mutex<()>>>,
+        dropped: IntCounter,
+    ) -> (&'static Sink, std::sync::mpsc::Receiver<Vec<u8>>) {
+        let (writes, rx) = std::sync::mpsc::channel();
+        let sink = Sink::start(Box::new(Out { writes, gate }), dropped).unwrap();
+        (sink, rx)
+    }
+
+    /// `len` bytes ending in a newline.
+    fn line(len: usize) -> Vec<u8> {
+        let mut l = vec![b'x'; len - 1];
+        l.push(b'\n');
+        l
+    }
+
     #[test]
     fn lines_are_written_in_large_batches() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = Sink::start(
-            Box::new(Out {
-                writes: tx,
-                gate: None,
-            }),
-            counter(),
-        )
-        .unwrap();
-        let line = [b'x'; 99]
-            .iter()
-            .copied()
-            .chain([b'\n'])
-            .collect::<Vec<u8>>();
+        let (sink, rx) = recording(None, counter());
+        let line = line(100);
         for _ in 0..1000 {
             sink.push(&line, false);
         }
         let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
-        assert!(
-            first.len() >= BATCH_BYTES,
-            "one write of {} bytes",
-            first.len()
-        );
+        let size = first.len();
+        assert!(size >= BATCH_BYTES, "one write of {size} bytes");
         sink.stop(Duration::from_secs(5));
-        let total: usize = first.len() + rx.try_iter().map(|w| w.len()).sum::<usize>();
+        let total: usize = size + rx.try_iter().map(|w| w.len()).sum::<usize>();
         assert_eq!(total, 1000 * 100, "every line written once");
     }
 
     #[test]
     fn a_flushed_line_is_written_without_waiting_for_the_batch() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = Sink::start(
-            Box::new(Out {
-                writes: tx,
-                gate: None,
-            }),
-            counter(),
-        )
-        .unwrap();
+        let (sink, rx) = recording(None, counter());
         sink.push(b"access\n", false);
         sink.push(b"serving\n", true);
         let w = rx.recv_timeout(FLUSH_EVERY / 2).unwrap();
@@ -213,23 +207,11 @@ mod tests {
 
     #[test]
     fn a_blocked_output_drops_and_counts_instead_of_blocking() {
-        let (tx, rx) = std::sync::mpsc::channel();
         let gate = Arc::new(Mutex::new(()));
         let held = gate.lock().unwrap();
         let dropped = counter();
-        let sink = Sink::start(
-            Box::new(Out {
-                writes: tx,
-                gate: Some(gate.clone()),
-            }),
-            dropped.clone(),
-        )
-        .unwrap();
-        let line = [b'y'; 1023]
-            .iter()
-            .copied()
-            .chain([b'\n'])
-            .collect::<Vec<u8>>();
+        let (sink, rx) = recording(Some(gate.clone()), dropped.clone());
+        let line = line(1024);
         let lines = 64 * (QUEUED_BATCHES as u64 + 4);
         for _ in 0..lines {
             sink.push(&line, false);
