@@ -132,11 +132,11 @@ async fn a_blocked_log_pipe_drops_and_counts_lines_while_requests_go_on() {
     let web = Upstream::echo("web").await;
     let slow = Upstream::spawn(hang()).await;
     let p = spawn_proxy_with(&yaml(web.addr, slow.addr), Stdout::Blocked);
-    // 8 KiB paths make 8 KiB lines: the pipe (64 KiB) and the sink's queue (1 MiB) fill within
+    // 16 KiB paths make 16 KiB lines: the pipe (64 KiB) and the sink's queue (4 MiB) fill within
     // a few hundred requests; none of them may wait for the log.
-    let long = "x".repeat(8 * 1024);
+    let long = "x".repeat(16 * 1024);
     let c = HttpClient::default();
-    for i in 0..400 {
+    for i in 0..500 {
         let a = c.get(&format!("http://{}/app/{i}/{long}", p.listen)).await;
         assert_eq!(a.status, 200, "request {i}");
     }
@@ -150,5 +150,5 @@ async fn a_blocked_log_pipe_drops_and_counts_lines_while_requests_go_on() {
         .expect("the dropped-lines counter")
         .parse()
         .unwrap();
-    assert!(dropped >= 100.0, "dropped {dropped} of 400 lines");
+    assert!(dropped >= 100.0, "dropped {dropped} of 500 lines");
 }

@@ -9,7 +9,7 @@ mod sink;
 mod time;
 
 pub use access::AccessLine;
-pub use sink::Sink;
+pub use sink::{QUEUED_BATCHES, Sink};
 
 use prometheus::IntCounter;
 use std::sync::{LazyLock, OnceLock};
