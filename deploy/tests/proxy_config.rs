@@ -35,6 +35,11 @@ fn rendered_proxy_config_is_accepted_by_the_proxy() {
         assert!(admin.redirect_trailing_slash);
         assert_eq!(config.admin.port(), 9901);
     }
+    // The full values run cloudflared: the proxy reads the visitor's address from Cloudflare.
+    let tunnel = check("deploy/tests/values/full.yaml");
+    let header = tunnel.client_ip.header.as_ref().map(|h| h.as_str());
+    assert_eq!(header, Some("cf-connecting-ip"));
+    assert!(!tunnel.client_ip.trusted_proxies.is_empty());
 }
 
 #[test]

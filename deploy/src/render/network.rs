@@ -179,38 +179,18 @@ fn proxy_ingress(v: &Values) -> NetworkPolicy {
 /// cloudflared talks only to the proxy inside the cluster, plus DNS and the public tunnel edge.
 fn cloudflared_egress(v: &Values) -> NetworkPolicy {
     let dns = NetworkPolicyEgressRule {
-        to: Some(vec![NetworkPolicyPeer {
-            namespace_selector: Some(LabelSelector::default()),
-            ..NetworkPolicyPeer::default()
-        }]),
-        ports: Some(vec![
-            tcp(53),
-            NetworkPolicyPort {
-                protocol: Some("UDP".to_owned()),
-                ..tcp(53)
-            },
-        ]),
+        // No `to`: port 53 at any address. Clusters serve DNS from CoreDNS pods, from a node-local
+        // cache on a link-local address of the host network (169.254.20.10, which no pod selector
+        // matches), or from a resolver on the node itself.
+        to: None,
+        ports: Some(vec![tcp(53), udp(53)]),
     };
     let internet = NetworkPolicyEgressRule {
-        to: Some(vec![NetworkPolicyPeer {
-            ip_block: Some(IPBlock {
-                cidr: "0.0.0.0/0".to_owned(),
-                except: Some(vec![
-                    "10.0.0.0/8".to_owned(),
-                    "172.16.0.0/12".to_owned(),
-                    "192.168.0.0/16".to_owned(),
-                ]),
-            }),
-            ..NetworkPolicyPeer::default()
-        }]),
-        ports: Some(vec![
-            tcp(443),
-            tcp(7844),
-            NetworkPolicyPort {
-                protocol: Some("UDP".to_owned()),
-                ..tcp(7844)
-            },
+        to: Some(vec![
+            public(IPV4_ANY, &IPV4_PRIVATE),
+            public(IPV6_ANY, &IPV6_PRIVATE),
         ]),
+        ports: Some(vec![tcp(443), tcp(7844), udp(7844)]),
     };
     let proxy = NetworkPolicyEgressRule {
         to: Some(vec![peer(app(PROXY))]),
@@ -223,4 +203,28 @@ fn cloudflared_egress(v: &Values) -> NetworkPolicy {
         None,
         Some(vec![proxy, dns, internet]),
     )
+}
+
+const IPV4_ANY: &str = "0.0.0.0/0";
+const IPV4_PRIVATE: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+const IPV6_ANY: &str = "::/0";
+/// Unique local (fc00::/7) and link-local (fe80::/10) addresses.
+const IPV6_PRIVATE: [&str; 2] = ["fc00::/7", "fe80::/10"];
+
+fn udp(port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        protocol: Some("UDP".to_owned()),
+        ..tcp(port)
+    }
+}
+
+/// Every address of `cidr` except the private ranges: Cloudflare's edge.
+fn public(cidr: &str, except: &[&str]) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.to_owned(),
+            except: Some(except.iter().map(|c| (*c).to_owned()).collect()),
+        }),
+        ..NetworkPolicyPeer::default()
+    }
 }

@@ -27,7 +27,13 @@ pub struct ProxyConfig {
 #[derive(Debug, Serialize)]
 pub struct ClientIp {
     pub trusted_proxies: Vec<String>,
+    /// `cf-connecting-ip` behind cloudflared: Cloudflare's record of the visitor's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
 }
+
+/// The header Cloudflare sets to the visitor's address.
+pub const CLOUDFLARE_CLIENT_IP: &str = "cf-connecting-ip";
 
 #[derive(Debug, Serialize)]
 pub struct Route {
@@ -134,6 +140,10 @@ pub fn build(v: &Values) -> ProxyConfig {
                 .iter()
                 .map(|c| c.0.clone())
                 .collect(),
+            header: v
+                .cloudflared
+                .enabled
+                .then(|| CLOUDFLARE_CLIENT_IP.to_owned()),
         }),
         routes,
         upstreams,

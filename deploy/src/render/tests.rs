@@ -4,6 +4,10 @@ use super::*;
 use crate::object::Object;
 use crate::values::{StackFile, parse};
 
+/// Every optional part on (cloudflared needs the pod CIDR trusted).
+const ALL_ON: &str = "proxy: {trusted_proxies: [\"10.244.0.0/16\"]}\ncloudflared: {enabled: true}\n\
+                      backups: {enabled: true}\nmonitoring: {enabled: true}\n";
+
 fn defaults() -> Values {
     Values::from(StackFile::default())
 }
@@ -26,11 +30,7 @@ fn render_is_deterministic_and_in_helm_order() {
 
 #[test]
 fn no_secret_objects_and_credentials_only_by_reference() {
-    let v = parse(
-        "x",
-        "cloudflared: {enabled: true}\nbackups: {enabled: true}\nmonitoring: {enabled: true}\n",
-    )
-    .unwrap();
+    let v = parse("x", ALL_ON).unwrap();
     let text = to_yaml(&render(&v).unwrap()).unwrap();
     assert!(!text.contains("kind: Secret"));
     let doc: Vec<serde_yaml::Value> = text
@@ -142,11 +142,7 @@ fn optional_parts_follow_their_switches() {
         !off.iter()
             .any(|n| n.contains("cloudflared") || n.starts_with("CronJob"))
     );
-    let on = parse(
-        "x",
-        "cloudflared: {enabled: true}\nbackups: {enabled: true}\nmonitoring: {enabled: true}\n",
-    )
-    .unwrap();
+    let on = parse("x", ALL_ON).unwrap();
     let on = names(&on);
     for want in [
         "Deployment/cloudflared",
@@ -160,4 +156,71 @@ fn optional_parts_follow_their_switches() {
     ] {
         assert!(on.iter().any(|n| n == want), "missing {want}: {on:?}");
     }
+}
+
+#[test]
+fn behind_cloudflared_the_proxy_trusts_the_pods_and_cf_connecting_ip() {
+    let client_ip = |text: &str| {
+        let cfg: serde_yaml::Value =
+            serde_yaml::from_str(&proxy_config::to_yaml(&parse("x", text).unwrap()).unwrap())
+                .unwrap();
+        cfg["client_ip"].clone()
+    };
+    let tunnel = client_ip(ALL_ON);
+    assert_eq!(tunnel["header"].as_str(), Some("cf-connecting-ip"));
+    assert_eq!(tunnel["trusted_proxies"][0].as_str(), Some("10.244.0.0/16"));
+    // Trusted proxies without a tunnel: X-Forwarded-For, no header.
+    let plain = client_ip("proxy: {trusted_proxies: [\"10.0.0.0/8\"]}\n");
+    assert!(plain["header"].is_null(), "{plain:?}");
+    assert!(client_ip("").is_null());
+}
+
+#[test]
+fn cloudflared_egress_reaches_any_dns_and_the_edge_over_ipv4_and_ipv6() {
+    let v = parse("x", ALL_ON).unwrap();
+    let ms = render(&v).unwrap();
+    let policy = ms
+        .iter()
+        .find_map(|m| match &m.object {
+            Object::NetworkPolicy(p) if m.object.name() == "cloudflared-to-proxy-only" => Some(p),
+            _ => None,
+        })
+        .unwrap();
+    let egress = policy.spec.as_ref().unwrap().egress.as_ref().unwrap();
+    let ports = |r: &k8s_openapi::api::networking::v1::NetworkPolicyEgressRule| -> Vec<String> {
+        r.ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                format!(
+                    "{}/{:?}",
+                    p.protocol.as_deref().unwrap(),
+                    p.port.as_ref().unwrap()
+                )
+            })
+            .collect()
+    };
+    // DNS: port 53 to any address, so a node-local cache on 169.254.20.10 (host network) answers.
+    let dns = egress
+        .iter()
+        .find(|r| ports(r).iter().any(|p| p.contains("Int(53)")))
+        .unwrap();
+    assert!(dns.to.is_none(), "{dns:?}");
+    assert_eq!(ports(dns).len(), 2);
+    let edge = egress
+        .iter()
+        .find(|r| ports(r).iter().any(|p| p.contains("Int(7844)")))
+        .unwrap();
+    let cidrs: Vec<&str> = edge
+        .to
+        .iter()
+        .flatten()
+        .map(|p| p.ip_block.as_ref().unwrap().cidr.as_str())
+        .collect();
+    assert_eq!(cidrs, ["0.0.0.0/0", "::/0"]);
+    assert!(
+        ports(edge).contains(&"UDP/Int(7844)".to_owned()),
+        "{:?}",
+        ports(edge)
+    );
 }

@@ -147,9 +147,12 @@ impl Default for NodePorts {
 pub struct ProxySettings {
     /// Worker threads per proxy pod. Default 2.
     pub threads: u32,
-    /// CIDRs whose forwarding headers the proxy believes. Default none.
+    /// CIDRs whose forwarding headers the proxy believes. Default none. Required with cloudflared:
+    /// the cluster's pod CIDR, so the cloudflared pods are trusted (`client_ip.header` is then
+    /// `cf-connecting-ip`).
     pub trusted_proxies: Vec<Cidr>,
-    /// Read timeout (idle gap) of the /trinityai route. Default 300s.
+    /// Read timeout (idle gap) of the /trinityai route. Default 300s. Behind cloudflared,
+    /// Cloudflare itself cuts a proxied response idle for 100 s (its 524 error) whatever this says.
     pub trinity_ai_read_timeout: Duration,
     /// Time between readiness turning 503 and the listeners closing. Default 5s.
     pub drain_delay: Duration,

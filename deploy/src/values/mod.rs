@@ -4,6 +4,7 @@
 //! Every key is optional; a missing key takes the default its doc comment names. Unknown keys are errors.
 //! Errors say where: `config/stack.yaml:14:7: components.web.tag: invalid type: integer, expected a string`.
 
+mod check;
 mod file;
 mod locate;
 mod scalar;
@@ -73,6 +74,19 @@ pub fn parse(file: &str, text: &str) -> Result<Values, ValuesError> {
             problem,
         }
     })?;
+    if let Some(p) = check::check(&parsed) {
+        let (line, column) =
+            p.at.iter()
+                .find_map(|at| locate::locate(text, at))
+                .unwrap_or((1, 1));
+        return Err(ValuesError::Invalid {
+            file: file.to_owned(),
+            line,
+            column,
+            field: p.field,
+            problem: p.problem,
+        });
+    }
     Ok(Values::from(parsed))
 }
 

@@ -122,3 +122,22 @@ fn bad_cidr_and_replicas_are_located() {
     );
     assert!(scalar::is_cidr("fd00::/8") && !scalar::is_cidr("10.0.0.0"));
 }
+
+#[test]
+fn cloudflared_without_a_trusted_cidr_is_located() {
+    // An explicit empty list: the error points at it.
+    let e = err("proxy:\n  trusted_proxies: []\ncloudflared:\n  enabled: true\n");
+    assert!(
+        e.starts_with("stack.yaml:2:20: proxy.trusted_proxies: required when cloudflared.enabled"),
+        "{e}"
+    );
+    // No list at all: the error points at the switch that needs it.
+    let e = err("cloudflared:\n  enabled: true\n");
+    assert!(
+        e.starts_with("stack.yaml:2:12: proxy.trusted_proxies: required when cloudflared.enabled"),
+        "{e}"
+    );
+    assert!(e.contains("pod CIDR"), "{e}");
+    let ok = "proxy: {trusted_proxies: [\"10.244.0.0/16\"]}\ncloudflared: {enabled: true}\n";
+    assert!(parse("x", ok).is_ok());
+}
