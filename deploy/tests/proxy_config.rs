@@ -20,7 +20,7 @@ fn check(values_file: &str) -> Config {
 fn rendered_proxy_config_is_accepted_by_the_proxy() {
     for file in ["config/stack.yaml", "deploy/tests/values/full.yaml"] {
         let config = check(file);
-        assert_eq!(config.routes.len(), 5, "{file}");
+        assert_eq!(config.routes.len(), 6, "{file}");
         for u in &config.upstreams {
             let Discovery::Kubernetes(k) = &u.discovery else {
                 panic!(
@@ -33,6 +33,12 @@ fn rendered_proxy_config_is_accepted_by_the_proxy() {
         }
         let admin = config.routes.iter().find(|r| r.name == "admin").unwrap();
         assert!(admin.redirect_trailing_slash);
+        let statics = config
+            .routes
+            .iter()
+            .find(|r| r.name == "django-static")
+            .unwrap();
+        assert_eq!(statics.upstream, admin.upstream, "{file}");
         assert_eq!(config.admin.port(), 9901);
     }
     // The full values run cloudflared: the proxy reads the visitor's address from Cloudflare.

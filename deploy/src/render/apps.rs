@@ -2,9 +2,9 @@
 //! `trinity-env` ConfigMap and the migration Job that runs before web rolls.
 
 use super::common::{
-    Port, Tier, Timing, container, container_port, deployment, env_from_config, http_probe, labels,
-    meta, node_port, pod_security, pod_security_low_ports, secret_env, service, shell_probe,
-    stack_labels, tcp_probe,
+    Port, Tier, Timing, container, container_port, deployment, env, env_from_config, http_probe,
+    labels, meta, node_port, pod_security, pod_security_low_ports, secret_env, service, set_env,
+    shell_probe, stack_labels, tcp_probe,
 };
 use crate::object::{Component, Manifest, Object};
 use crate::secrets;
@@ -85,11 +85,42 @@ fn secret_env_vars() -> Vec<EnvVar> {
 
 /// A backend container: the app env ConfigMap, the generated credentials, no low ports.
 fn backend(name: &str, c: &crate::values::Component) -> Container {
-    let mut k = container(name, c.image_ref(), &c.resources);
+    backend_with(name, c, Vec::new())
+}
+
+/// A backend container with `extra` env vars after the credentials.
+fn backend_with(name: &str, c: &crate::values::Component, extra: Vec<EnvVar>) -> Container {
+    let mut k = container(name, c);
     k.env_from = Some(vec![env_from_config(APP_ENV)]);
-    k.env = Some(secret_env_vars());
+    let mut vars = secret_env_vars();
+    vars.extend(extra);
+    set_env(&mut k, vars, c);
     k
 }
+
+/// A Django container (web, celery, the migration): what Trinity's settings must read to work behind
+/// the proxy at `public_url`.
+fn django(name: &str, v: &Values, c: &crate::values::Component) -> Container {
+    let url = &v.public_url;
+    let mut hosts = vec![url.host.as_str()];
+    if v.apps.probe_host != url.host {
+        hosts.push(v.apps.probe_host.as_str());
+    }
+    let vars = vec![
+        env(DJANGO_ALLOWED_HOSTS, &hosts.join(",")),
+        env("DJANGO_CSRF_TRUSTED_ORIGINS", &url.origin()),
+        // The proxy always sets X-Forwarded-Proto (a client's own is dropped unless it comes
+        // through a trusted proxy), so Django may believe it: `https` behind TLS termination.
+        env(
+            "DJANGO_SECURE_PROXY_SSL_HEADER",
+            "HTTP_X_FORWARDED_PROTO,https",
+        ),
+    ];
+    backend_with(name, c, vars)
+}
+
+/// Comma-separated host names Django serves: the public host and the probes' Host header.
+pub const DJANGO_ALLOWED_HOSTS: &str = "DJANGO_ALLOWED_HOSTS";
 
 fn pod(uid: i64, c: Container) -> PodSpec {
     PodSpec {
@@ -100,7 +131,7 @@ fn pod(uid: i64, c: Container) -> PodSpec {
 }
 
 fn web(v: &Values) -> Vec<Object> {
-    let mut c = backend("web", &v.web);
+    let mut c = django("web", v, &v.web);
     c.ports = Some(vec![container_port("http", 8000)]);
     let host = Some(v.apps.probe_host.as_str());
     c.startup_probe = Some(http_probe("/admin/", "http", host, Timing(10, 10, 5, 30)));
@@ -158,7 +189,7 @@ fn trinity_ai(v: &Values) -> Vec<Object> {
 
 fn frontend(v: &Values) -> Vec<Object> {
     let f = &v.frontend;
-    let mut c = container("frontend", f.image_ref(), &f.resources);
+    let mut c = container("frontend", f);
     c.ports = Some(vec![container_port("http", 80)]);
     c.readiness_probe = Some(http_probe("/", "http", None, Timing::READY));
     c.liveness_probe = Some(http_probe("/", "http", None, Timing::LIVE));
@@ -201,7 +232,7 @@ fn frontend(v: &Values) -> Vec<Object> {
 }
 
 fn celery(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
-    let mut c = backend("celery", &v.celery);
+    let mut c = django("celery", v, &v.celery);
     let app = &v.apps.celery_app;
     c.args = Some(vec![
         "celery".into(),
@@ -250,7 +281,7 @@ pub fn migration_name(tag: &str) -> String {
 }
 
 fn migration(v: &Values) -> Job {
-    let mut c = backend("migrate", &v.web);
+    let mut c = django("migrate", v, &v.web);
     c.args = Some(vec![
         "python".into(),
         "manage.py".into(),

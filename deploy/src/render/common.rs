@@ -1,6 +1,6 @@
 //! Builders shared by the component renderers: labels, security contexts, probes, env, Services.
 
-use crate::values::{Resources, Values};
+use crate::values::{Component, Resources, Values};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
@@ -235,16 +235,32 @@ pub fn env_from_config(name: &str) -> EnvFromSource {
     }
 }
 
-/// A container with the stack's security context and the component's image and resources.
-pub fn container(name: &str, image: String, res: &Resources) -> Container {
-    Container {
+/// A container with the stack's security context and the component's image, resources and the
+/// values' extra env (see [`set_env`]).
+pub fn container(name: &str, c: &Component) -> Container {
+    let mut k = Container {
         name: name.to_owned(),
-        image: Some(image),
+        image: Some(c.image_ref()),
         image_pull_policy: Some("IfNotPresent".to_owned()),
-        resources: Some(resources(res)),
+        resources: Some(resources(&c.resources)),
         security_context: Some(container_security()),
         ..Container::default()
+    };
+    set_env(&mut k, Vec::new(), c);
+    k
+}
+
+/// The container's env: `rendered`, then the component's values `env:`; a values entry replaces a
+/// rendered one of the same name in place.
+pub fn set_env(k: &mut Container, rendered: Vec<EnvVar>, c: &Component) {
+    let mut vars = rendered;
+    for (name, value) in &c.env {
+        match vars.iter_mut().find(|e| &e.name == name) {
+            Some(e) => *e = env(name, value),
+            None => vars.push(env(name, value)),
+        }
     }
+    k.env = (!vars.is_empty()).then_some(vars);
 }
 
 /// One Service port: (name, port, target port name, NodePort when enabled).

@@ -3,8 +3,9 @@
 
 use super::common::{
     Port, Tier, Timing, claim_spec, container, env, http_probe, labels, meta, node_port,
-    pod_security, secret_env, selector, service, shell_probe, tcp_probe,
+    pod_security, secret_env, selector, service, set_env, shell_probe, tcp_probe,
 };
+use super::proxy_config::MINIO_CONSOLE_PREFIX;
 use crate::object::{Component, Manifest};
 use crate::secrets;
 use crate::values::{Component as Image, Quantity, Values};
@@ -107,14 +108,18 @@ fn stateful_set(
 
 fn postgres(v: &Values) -> Vec<crate::object::Object> {
     let s = secrets::POSTGRES.name;
-    let mut c = container("postgres", v.postgres.image_ref(), &v.postgres.resources);
+    let mut c = container("postgres", &v.postgres);
     c.ports = Some(vec![port("postgres", 5432)]);
-    c.env = Some(vec![
-        secret_env("POSTGRES_USER", s, "username"),
-        secret_env("POSTGRES_PASSWORD", s, "password"),
-        env("POSTGRES_DB", &v.apps.postgres_db),
-        env("PGDATA", "/var/lib/postgresql/data/pgdata"),
-    ]);
+    set_env(
+        &mut c,
+        vec![
+            secret_env("POSTGRES_USER", s, "username"),
+            secret_env("POSTGRES_PASSWORD", s, "password"),
+            env("POSTGRES_DB", &v.apps.postgres_db),
+            env("PGDATA", "/var/lib/postgresql/data/pgdata"),
+        ],
+        &v.postgres,
+    );
     let ready = "pg_isready -h 127.0.0.1 -U \"$POSTGRES_USER\" -d \"$POSTGRES_DB\"";
     c.readiness_probe = Some(shell_probe(ready, Timing::READY));
     c.liveness_probe = Some(shell_probe(ready, Timing(30, 20, 5, 6)));
@@ -145,12 +150,16 @@ fn postgres(v: &Values) -> Vec<crate::object::Object> {
 
 fn mongo(v: &Values) -> Vec<crate::object::Object> {
     let s = secrets::MONGO.name;
-    let mut c = container("mongo", v.mongo.image_ref(), &v.mongo.resources);
+    let mut c = container("mongo", &v.mongo);
     c.ports = Some(vec![port("mongo", 27017)]);
-    c.env = Some(vec![
-        secret_env("MONGO_INITDB_ROOT_USERNAME", s, "username"),
-        secret_env("MONGO_INITDB_ROOT_PASSWORD", s, "password"),
-    ]);
+    set_env(
+        &mut c,
+        vec![
+            secret_env("MONGO_INITDB_ROOT_USERNAME", s, "username"),
+            secret_env("MONGO_INITDB_ROOT_PASSWORD", s, "password"),
+        ],
+        &v.mongo,
+    );
     let ping = "mongosh --quiet --eval \"db.adminCommand('ping').ok\" | grep -q 1";
     c.readiness_probe = Some(shell_probe(ping, Timing(10, 10, 10, 3)));
     c.liveness_probe = Some(tcp_probe("mongo", Timing::LIVE));
@@ -177,13 +186,17 @@ fn mongo(v: &Values) -> Vec<crate::object::Object> {
 }
 
 fn redis(v: &Values) -> Vec<crate::object::Object> {
-    let mut c = container("redis", v.redis.image_ref(), &v.redis.resources);
+    let mut c = container("redis", &v.redis);
     c.ports = Some(vec![port("redis", 6379)]);
-    c.env = Some(vec![
-        secret_env("REDIS_PASSWORD", secrets::REDIS.name, "password"),
-        // redis-cli reads the password from REDISCLI_AUTH, keeping it off the command line.
-        secret_env("REDISCLI_AUTH", secrets::REDIS.name, "password"),
-    ]);
+    set_env(
+        &mut c,
+        vec![
+            secret_env("REDIS_PASSWORD", secrets::REDIS.name, "password"),
+            // redis-cli reads the password from REDISCLI_AUTH, keeping it off the command line.
+            secret_env("REDISCLI_AUTH", secrets::REDIS.name, "password"),
+        ],
+        &v.redis,
+    );
     // One shell line: a lone `yes` argument would be read as a boolean by YAML 1.1 parsers (kubectl).
     c.args = Some(vec![
         "sh".into(),
@@ -208,7 +221,7 @@ fn redis(v: &Values) -> Vec<crate::object::Object> {
 
 fn minio(v: &Values) -> Vec<crate::object::Object> {
     let s = secrets::MINIO.name;
-    let mut c = container("minio", v.minio.image_ref(), &v.minio.resources);
+    let mut c = container("minio", &v.minio);
     c.ports = Some(vec![port("api", 9000), port("console", 9001)]);
     c.args = Some(vec![
         "server".into(),
@@ -216,10 +229,20 @@ fn minio(v: &Values) -> Vec<crate::object::Object> {
         "--console-address".into(),
         ":9001".into(),
     ]);
-    c.env = Some(vec![
-        secret_env("MINIO_ROOT_USER", s, "root-user"),
-        secret_env("MINIO_ROOT_PASSWORD", s, "root-password"),
-    ]);
+    set_env(
+        &mut c,
+        vec![
+            secret_env("MINIO_ROOT_USER", s, "root-user"),
+            secret_env("MINIO_ROOT_PASSWORD", s, "root-password"),
+            // The console lives under the proxy's /minio-console route: without this it serves
+            // `<base href="/">` and its assets and API calls fall to other routes.
+            env(
+                "MINIO_BROWSER_REDIRECT_URL",
+                &format!("{}{}", v.public_url.origin(), MINIO_CONSOLE_PREFIX),
+            ),
+        ],
+        &v.minio,
+    );
     c.readiness_probe = Some(http_probe(
         "/minio/health/ready",
         "api",

@@ -4,7 +4,7 @@
 use super::apps::APP_ENV;
 use super::common::{
     Tier, Timing, claim_spec, container, container_port, deployment, env, env_from_config,
-    http_probe, labels, meta, pod_security, secret_env, selector, stack_labels,
+    http_probe, labels, meta, pod_security, secret_env, selector, set_env, stack_labels,
 };
 use super::proxy::{METRICS_SERVICE, NAME as PROXY};
 use crate::object::{Component, CustomObject, Manifest, Object};
@@ -42,7 +42,7 @@ pub fn render(v: &Values) -> Vec<Manifest> {
 
 fn cloudflared(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
     let img = &v.cloudflared_image;
-    let mut c = container("cloudflared", img.image_ref(), &img.resources);
+    let mut c = container("cloudflared", img);
     c.args = Some(
         [
             "tunnel",
@@ -54,11 +54,15 @@ fn cloudflared(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
         .map(str::to_owned)
         .to_vec(),
     );
-    c.env = Some(vec![secret_env(
-        "TUNNEL_TOKEN",
-        &v.cloudflared.token_secret,
-        "token",
-    )]);
+    set_env(
+        &mut c,
+        vec![secret_env(
+            "TUNNEL_TOKEN",
+            &v.cloudflared.token_secret,
+            "token",
+        )],
+        img,
+    );
     c.ports = Some(vec![container_port("metrics", 2000)]);
     c.readiness_probe = Some(http_probe("/ready", "metrics", None, Timing::READY));
     c.liveness_probe = Some(http_probe("/ready", "metrics", None, Timing::LIVE));
@@ -231,10 +235,10 @@ fn cron(
     script: String,
     env: Vec<EnvVar>,
 ) -> CronJob {
-    let mut c = container(name, image.image_ref(), &image.resources);
+    let mut c = container(name, image);
     c.command = Some(vec!["sh".into(), "-c".into(), script]);
     c.env_from = Some(vec![env_from_config(APP_ENV)]);
-    c.env = Some(env);
+    set_env(&mut c, env, image);
     c.volume_mounts = Some(vec![
         VolumeMount {
             name: "backups".into(),

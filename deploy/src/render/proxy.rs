@@ -107,7 +107,7 @@ pub fn termination_grace_seconds(v: &Values) -> i64 {
 
 fn proxy_deployment(v: &Values) -> Deployment {
     let p = &v.trinity_proxy;
-    let mut c = container(NAME, p.image_ref(), &p.resources);
+    let mut c = container(NAME, p);
     c.args = Some(vec![
         "--config".into(),
         format!("/etc/trinity-proxy/{CONFIG_KEY}"),

@@ -79,26 +79,43 @@ pub struct Shutdown {
     pub timeout: String,
 }
 
-/// (route name, prefix, upstream, upstream Service, Service port).
-const ROUTES: [(&str, &str, &str, &str, i32); 5] = [
-    ("admin", "/admin", "web", "web", 8000),
-    ("api", "/api", "fastapi", "fastapi", 8001),
-    ("trinityai", "/trinityai", "trinity-ai", "trinity-ai", 8002),
-    (
-        "minio-console",
-        "/minio-console",
-        "minio-console",
-        "minio",
-        9001,
-    ),
-    ("frontend", "/", "frontend", "frontend", 80),
-];
+/// Prefix of the MinIO console's route (stripped before the upstream).
+pub const MINIO_CONSOLE_PREFIX: &str = "/minio-console";
+
+/// One route and its upstream: (route name, prefix, upstream, upstream Service, Service port).
+struct Entry<'a>(&'static str, &'a str, &'static str, &'static str, i32);
+
+/// The routes in config order, the frontend's catch-all last.
+fn entries(v: &Values) -> [Entry<'_>; 6] {
+    [
+        Entry("admin", "/admin", "web", "web", 8000),
+        // Django admin's CSS and JS: longer than the frontend's `/`, so it wins for this prefix.
+        Entry(
+            "django-static",
+            &v.apps.django_static_prefix.0,
+            "web",
+            "web",
+            8000,
+        ),
+        Entry("api", "/api", "fastapi", "fastapi", 8001),
+        Entry("trinityai", "/trinityai", "trinity-ai", "trinity-ai", 8002),
+        Entry(
+            "minio-console",
+            MINIO_CONSOLE_PREFIX,
+            "minio-console",
+            "minio",
+            9001,
+        ),
+        Entry("frontend", "/", "frontend", "frontend", 80),
+    ]
+}
 
 /// The proxy config for these values.
 pub fn build(v: &Values) -> ProxyConfig {
-    let routes = ROUTES
+    let entries = entries(v);
+    let routes = entries
         .iter()
-        .map(|(name, prefix, upstream, _, _)| Route {
+        .map(|Entry(name, prefix, upstream, _, _)| Route {
             name: (*name).to_owned(),
             prefix: (*prefix).to_owned(),
             upstream: (*upstream).to_owned(),
@@ -109,9 +126,9 @@ pub fn build(v: &Values) -> ProxyConfig {
             }),
         })
         .collect();
-    let upstreams = ROUTES
+    let upstreams = entries
         .iter()
-        .map(|(_, _, upstream, service, port)| {
+        .map(|Entry(_, _, upstream, service, port)| {
             let up = Upstream {
                 kubernetes: Kubernetes {
                     service: (*service).to_owned(),

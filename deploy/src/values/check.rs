@@ -25,7 +25,24 @@ impl Problem {
 
 /// The first cross-field problem of `f`, if any.
 pub fn check(f: &StackFile) -> Option<Problem> {
-    tunnel_trust(f)
+    tunnel_trust(f).or_else(|| secret_env(f))
+}
+
+/// A credential never comes from the values file: it would be written into the manifests.
+fn secret_env(f: &StackFile) -> Option<Problem> {
+    f.components.all().into_iter().find_map(|(component, c)| {
+        c.env.keys().find_map(|name| {
+            let secret = crate::secrets::secret_of_env(&name.0)?;
+            let field = format!("components.{component}.env.{}", name.0);
+            Some(Problem {
+                at: vec![field.clone(), format!("components.{component}.env")],
+                field,
+                problem: format!(
+                    "read from the generated Secret {secret}; a credential is never set in the values"
+                ),
+            })
+        })
+    })
 }
 
 /// Behind cloudflared every request arrives from a cloudflared pod: the proxy must trust the pod

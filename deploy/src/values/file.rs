@@ -1,7 +1,9 @@
 //! The values file format: serde structs, `deny_unknown_fields`, every default named in its doc comment.
 
-use super::scalar::{Cidr, DnsLabel, Duration, Hour, Quantity, Replicas};
+use super::scalar::{Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas};
+use super::url::{Prefix, PublicUrl};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// The whole values file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -9,6 +11,10 @@ use serde::Deserialize;
 pub struct StackFile {
     /// Namespace of every object. Default `trinity`.
     pub namespace: DnsLabel,
+    /// The address browsers use, `http(s)://host[:port]`. Default `http://localhost:8080`
+    /// (`trinity-deploy port-forward`). Feeds Django's allowed hosts and CSRF-trusted origins and
+    /// MinIO's console redirect URL.
+    pub public_url: PublicUrl,
     /// Requests and limits of every container unless its component sets its own.
     /// Default requests 512Mi memory / 250m CPU, limits 1Gi / 500m.
     pub resources: Resources,
@@ -185,6 +191,9 @@ pub struct Apps {
     pub celery_app: String,
     /// PostgreSQL database name. Default `trinity`.
     pub postgres_db: String,
+    /// Path prefix of Django's admin static files, routed to web beside the frontend's `/static`.
+    /// Default `/static/admin`.
+    pub django_static_prefix: Prefix,
 }
 
 impl Default for Apps {
@@ -194,6 +203,7 @@ impl Default for Apps {
             probe_host: "localhost".into(),
             celery_app: "trinity".into(),
             postgres_db: "trinity".into(),
+            django_static_prefix: Prefix("/static/admin".into()),
         }
     }
 }
@@ -218,6 +228,27 @@ pub struct Components {
     pub backup_tools: ComponentValues,
 }
 
+impl Components {
+    /// (values key, values) of every component.
+    pub fn all(&self) -> [(&'static str, &ComponentValues); 13] {
+        [
+            ("postgres", &self.postgres),
+            ("mongo", &self.mongo),
+            ("redis", &self.redis),
+            ("minio", &self.minio),
+            ("web", &self.web),
+            ("fastapi", &self.fastapi),
+            ("trinity_ai", &self.trinity_ai),
+            ("frontend", &self.frontend),
+            ("celery", &self.celery),
+            ("flight", &self.flight),
+            ("trinity_proxy", &self.trinity_proxy),
+            ("cloudflared", &self.cloudflared),
+            ("backup_tools", &self.backup_tools),
+        ]
+    }
+}
+
 /// One component's overrides; each missing key keeps the component's default.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -226,6 +257,10 @@ pub struct ComponentValues {
     pub tag: Option<String>,
     pub replicas: Option<Replicas>,
     pub resources: Option<Resources>,
+    /// Extra environment variables of the component's container, `{NAME: value}`; a name the
+    /// renderer sets too is replaced by this value. Names read from a generated Secret are refused.
+    /// Default none.
+    pub env: BTreeMap<EnvName, String>,
 }
 
 /// Cloudflare tunnel.

@@ -8,12 +8,17 @@ mod check;
 mod file;
 mod locate;
 mod scalar;
+mod url;
 
 pub use file::{
     Apps, Backups, Cloudflared, ComponentValues, Components, Monitoring, NodePorts, ProxySettings,
     ResourceValues, Resources, StackFile, Storage,
 };
-pub use scalar::{Cidr, DnsLabel, Duration, Hour, Quantity, Replicas, is_dns1123_label};
+pub use scalar::{
+    Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas, is_dns1123_label, is_env_name,
+};
+use std::collections::BTreeMap;
+pub use url::{Prefix, PublicUrl, is_prefix};
 
 use std::path::{Path, PathBuf};
 
@@ -122,6 +127,8 @@ pub struct Component {
     pub tag: String,
     pub replicas: i32,
     pub resources: Resources,
+    /// The values' extra env vars, by name.
+    pub env: BTreeMap<String, String>,
 }
 
 impl Component {
@@ -135,6 +142,7 @@ impl Component {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Values {
     pub namespace: String,
+    pub public_url: PublicUrl,
     pub storage: Storage,
     pub node_ports: NodePorts,
     pub proxy: ProxySettings,
@@ -166,6 +174,11 @@ impl From<StackFile> for Values {
             tag: v.tag.clone().unwrap_or_else(|| tag.to_owned()),
             replicas: v.replicas.map_or(replicas, |r| r.0),
             resources: v.resources.clone().unwrap_or_else(|| res.clone()),
+            env: v
+                .env
+                .iter()
+                .map(|(k, x)| (k.0.clone(), x.clone()))
+                .collect(),
         };
         let app_tag = f.apps.tag.as_str();
         Values {
@@ -188,6 +201,7 @@ impl From<StackFile> for Values {
                 1,
             ),
             namespace: f.namespace.0,
+            public_url: f.public_url,
             storage: f.storage,
             node_ports: f.node_ports,
             proxy: f.proxy,

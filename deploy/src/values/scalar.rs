@@ -171,3 +171,29 @@ impl<'de> Deserialize<'de> for Replicas {
         }
     }
 }
+
+/// An environment variable name: a letter or `_`, then letters, digits or `_`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EnvName(pub String);
+
+/// Whether `s` is a portable environment variable name (POSIX: `[A-Za-z_][A-Za-z0-9_]*`).
+pub fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl<'de> Deserialize<'de> for EnvName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_env_name(&s) {
+            Ok(EnvName(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "expected an environment variable name like \"LOG_LEVEL\", got {s:?}"
+            )))
+        }
+    }
+}

@@ -141,3 +141,72 @@ fn cloudflared_without_a_trusted_cidr_is_located() {
     let ok = "proxy: {trusted_proxies: [\"10.244.0.0/16\"]}\ncloudflared: {enabled: true}\n";
     assert!(parse("x", ok).is_ok());
 }
+
+#[test]
+fn public_url_is_an_origin() {
+    let v = parse("x", "public_url: https://Trinity.Example.com/\n").unwrap();
+    assert_eq!(v.public_url.origin(), "https://trinity.example.com");
+    assert_eq!(v.public_url.host, "trinity.example.com");
+    let v = parse("x", "public_url: \"http://[fd00::1]:8080\"\n").unwrap();
+    assert_eq!(v.public_url.origin(), "http://[fd00::1]:8080");
+    assert_eq!(
+        parse("x", "").unwrap().public_url.origin(),
+        "http://localhost:8080"
+    );
+    for bad in [
+        "trinity.example.com",
+        "ftp://x.example.com",
+        "https://x.example.com/app",
+        "https://x.example.com:0",
+        "https://x.example.com:99999",
+        "https://bad_host",
+        "https://",
+    ] {
+        let e = err(&format!("namespace: trinity\npublic_url: \"{bad}\"\n"));
+        assert!(e.starts_with("stack.yaml:2:13: public_url: "), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn component_env_names_are_checked_and_credentials_refused() {
+    let v = parse("x", "components:\n  web:\n    env: {LOG_LEVEL: debug}\n").unwrap();
+    assert_eq!(
+        v.web.env.get("LOG_LEVEL").map(String::as_str),
+        Some("debug")
+    );
+    let e = err("components:\n  web:\n    env: {\"9LIVES\": x}\n");
+    assert!(
+        e.starts_with(
+            "stack.yaml:3:21: components.web.env.9LIVES: expected an environment variable name"
+        ),
+        "{e}"
+    );
+    let e =
+        err("components:\n  celery:\n    env:\n      DEBUG: \"1\"\n      DJANGO_SECRET_KEY: x\n");
+    assert!(
+        e.starts_with("stack.yaml:5:26: components.celery.env.DJANGO_SECRET_KEY: read from the generated Secret trinity-django"),
+        "{e}"
+    );
+    // Kubernetes env values are strings: a bare number is taken as its text.
+    let v = parse("x", "components:\n  web:\n    env:\n      WORKERS: 4\n").unwrap();
+    assert_eq!(v.web.env.get("WORKERS").map(String::as_str), Some("4"));
+}
+
+#[test]
+fn django_static_prefix_is_a_route_prefix() {
+    let v = parse("x", "apps: {django_static_prefix: /assets/admin}\n").unwrap();
+    assert_eq!(v.apps.django_static_prefix.0, "/assets/admin");
+    for bad in [
+        "static/admin",
+        "/static/admin/",
+        "/",
+        "/static//admin",
+        "/a/../b",
+    ] {
+        let e = err(&format!("apps:\n  django_static_prefix: \"{bad}\"\n"));
+        assert!(
+            e.starts_with("stack.yaml:2:25: apps.django_static_prefix: "),
+            "{bad}: {e}"
+        );
+    }
+}
