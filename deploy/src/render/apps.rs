@@ -3,8 +3,8 @@
 
 use super::common::{
     Port, Tier, Timing, container, container_port, deployment, env, env_from_config, http_probe,
-    labels, meta, node_port, pod_security, pod_security_low_ports, secret_env, service, set_env,
-    shell_probe, stack_labels, tcp_probe,
+    labels, meta, node_port, pod_security, pod_security_low_ports, pull_secrets, secret_env,
+    service, set_env, shell_probe, stack_labels, tcp_probe,
 };
 use crate::object::{Component, Manifest, Object};
 use crate::secrets;
@@ -290,6 +290,7 @@ fn migration(v: &Values) -> Job {
     ]);
     let mut spec = pod(APP_UID, c);
     spec.restart_policy = Some("Never".to_owned());
+    spec.image_pull_secrets = pull_secrets(v);
     spec.automount_service_account_token = Some(false);
     Job {
         metadata: meta(

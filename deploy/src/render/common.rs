@@ -4,9 +4,9 @@ use crate::values::{Component, Resources, Values};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
-    HTTPGetAction, HTTPHeader, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
-    ServiceSpec, Sysctl, TCPSocketAction,
+    HTTPGetAction, HTTPHeader, LocalObjectReference, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service,
+    ServicePort, ServiceSpec, Sysctl, TCPSocketAction,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -241,7 +241,7 @@ pub fn container(name: &str, c: &Component) -> Container {
     let mut k = Container {
         name: name.to_owned(),
         image: Some(c.image_ref()),
-        image_pull_policy: Some("IfNotPresent".to_owned()),
+        image_pull_policy: Some(c.pull_policy.as_str().to_owned()),
         resources: Some(resources(&c.resources)),
         security_context: Some(container_security()),
         ..Container::default()
@@ -293,6 +293,16 @@ pub fn service(v: &Values, name: &str, app: &str, tier: Tier, ports: &[Port<'_>]
     }
 }
 
+/// The values' `image_pull_secrets`, for every pod.
+pub fn pull_secrets(v: &Values) -> Option<Vec<LocalObjectReference>> {
+    (!v.image_pull_secrets.is_empty()).then(|| {
+        v.image_pull_secrets
+            .iter()
+            .map(|name| LocalObjectReference { name: name.clone() })
+            .collect()
+    })
+}
+
 /// `Some(port)` when NodePorts are enabled.
 pub fn node_port(v: &Values, port: i32) -> Option<i32> {
     v.node_ports.enabled.then_some(port)
@@ -318,6 +328,7 @@ pub fn deployment(v: &Values, app: &str, tier: Tier, replicas: i32, pod: PodSpec
                     automount_service_account_token: pod
                         .automount_service_account_token
                         .or(Some(false)),
+                    image_pull_secrets: pull_secrets(v),
                     ..pod
                 }),
             },

@@ -3,7 +3,7 @@
 
 use super::common::{
     Port, Tier, Timing, claim_spec, container, env, http_probe, labels, meta, node_port,
-    pod_security, secret_env, selector, service, set_env, shell_probe, tcp_probe,
+    pod_security, pull_secrets, secret_env, selector, service, set_env, shell_probe, tcp_probe,
 };
 use super::proxy_config::MINIO_CONSOLE_PREFIX;
 use crate::object::{Component, Manifest};
@@ -93,6 +93,7 @@ fn stateful_set(
                 }),
                 spec: Some(PodSpec {
                     automount_service_account_token: Some(false),
+                    image_pull_secrets: pull_secrets(v),
                     security_context: Some(pod_security(uid)),
                     containers: vec![c],
                     volumes: (!extra.is_empty()).then_some(extra),

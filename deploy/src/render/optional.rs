@@ -4,7 +4,8 @@
 use super::apps::APP_ENV;
 use super::common::{
     Tier, Timing, claim_spec, container, container_port, deployment, env, env_from_config,
-    http_probe, labels, meta, pod_security, secret_env, selector, set_env, stack_labels,
+    http_probe, labels, meta, pod_security, pull_secrets, secret_env, selector, set_env,
+    stack_labels,
 };
 use super::proxy::{METRICS_SERVICE, NAME as PROXY};
 use crate::object::{Component, CustomObject, Manifest, Object};
@@ -253,6 +254,7 @@ fn cron(
     ]);
     let pod = PodSpec {
         restart_policy: Some("OnFailure".to_owned()),
+        image_pull_secrets: pull_secrets(v),
         automount_service_account_token: Some(false),
         security_context: Some(pod_security(BACKUP_UID)),
         containers: vec![c],

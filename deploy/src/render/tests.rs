@@ -414,3 +414,41 @@ fn django_admin_static_files_route_to_web() {
         ("/django-static".to_owned(), "web".to_owned())
     );
 }
+
+#[test]
+fn every_pod_pulls_with_the_values_pull_secrets_and_policy() {
+    let text = format!(
+        "{ALL_ON}registry: ghcr.io/acme\nimage_pull_policy: Always\nimage_pull_secrets: [regcred]\n"
+    );
+    let ms = render(&parse("x", &text).unwrap()).unwrap();
+    let mut pods = 0;
+    for m in &ms {
+        let doc = serde_json::to_value(&m.object).unwrap();
+        let pod = match m.object.kind() {
+            "Deployment" | "StatefulSet" | "Job" => &doc["spec"]["template"]["spec"],
+            "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            _ => continue,
+        };
+        pods += 1;
+        let name = m.object.name();
+        assert_eq!(
+            pod["imagePullSecrets"],
+            serde_json::json!([{"name": "regcred"}]),
+            "{name}"
+        );
+        let c = &pod["containers"][0];
+        let image = c["image"].as_str().unwrap();
+        let ours = image.starts_with("ghcr.io/acme/trinity/");
+        let policy = if ours { "Always" } else { "IfNotPresent" };
+        assert_eq!(
+            c["imagePullPolicy"].as_str(),
+            Some(policy),
+            "{name}: {image}"
+        );
+    }
+    assert!(pods >= 15, "{pods}");
+    // Without the key: no imagePullSecrets anywhere.
+    let yaml = to_yaml(&render(&defaults()).unwrap()).unwrap();
+    assert!(!yaml.contains("imagePullSecrets"));
+    assert!(yaml.contains("image: trinity/web:0.1.0\n"));
+}

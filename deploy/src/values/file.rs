@@ -1,5 +1,6 @@
 //! The values file format: serde structs, `deny_unknown_fields`, every default named in its doc comment.
 
+use super::image::{Digest, PullPolicy, Registry, SecretName};
 use super::scalar::{Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas};
 use super::url::{Prefix, PublicUrl};
 use serde::Deserialize;
@@ -15,6 +16,16 @@ pub struct StackFile {
     /// (`trinity-deploy port-forward`). Feeds Django's allowed hosts and CSRF-trusted origins and
     /// MinIO's console redirect URL.
     pub public_url: PublicUrl,
+    /// Registry prefixed to the Trinity application images (web, fastapi, trinity-ai, frontend,
+    /// celery, flight, trinity-proxy; not postgres, mongo, …), e.g. `ghcr.io/acme`. Default empty:
+    /// images as written, which a container runtime reads as Docker Hub (`docker.io/trinity/web`).
+    pub registry: Registry,
+    /// `imagePullPolicy` of the Trinity application images: `IfNotPresent` (default), `Always`, or
+    /// `Never` (minikube after `minikube image load`). Third-party images: always `IfNotPresent`.
+    pub image_pull_policy: PullPolicy,
+    /// Secrets (type `kubernetes.io/dockerconfigjson`, created by the operator) every pod pulls its
+    /// images with. Default none.
+    pub image_pull_secrets: Vec<SecretName>,
     /// Requests and limits of every container unless its component sets its own.
     /// Default requests 512Mi memory / 250m CPU, limits 1Gi / 500m.
     pub resources: Resources,
@@ -255,6 +266,8 @@ impl Components {
 pub struct ComponentValues {
     pub image: Option<String>,
     pub tag: Option<String>,
+    /// `sha256:…` digest pinned beside the tag (`image:tag@digest`). Default none.
+    pub digest: Option<Digest>,
     pub replicas: Option<Replicas>,
     pub resources: Option<Resources>,
     /// Extra environment variables of the component's container, `{NAME: value}`; a name the

@@ -6,6 +6,7 @@
 
 mod check;
 mod file;
+mod image;
 mod locate;
 mod scalar;
 mod url;
@@ -14,6 +15,7 @@ pub use file::{
     Apps, Backups, Cloudflared, ComponentValues, Components, Monitoring, NodePorts, ProxySettings,
     ResourceValues, Resources, StackFile, Storage,
 };
+pub use image::{Digest, PullPolicy, Registry, SecretName, is_registry, names_registry};
 pub use scalar::{
     Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas, is_dns1123_label, is_env_name,
 };
@@ -125,6 +127,10 @@ pub struct Component {
     /// Image repository, without the tag.
     pub image: String,
     pub tag: String,
+    /// `sha256:…` pinned beside the tag.
+    pub digest: Option<String>,
+    /// `imagePullPolicy`: the values' for Trinity images, `IfNotPresent` for the others.
+    pub pull_policy: PullPolicy,
     pub replicas: i32,
     pub resources: Resources,
     /// The values' extra env vars, by name.
@@ -132,9 +138,12 @@ pub struct Component {
 }
 
 impl Component {
-    /// `image:tag`.
+    /// `image:tag`, or `image:tag@digest` when a digest is pinned.
     pub fn image_ref(&self) -> String {
-        format!("{}:{}", self.image, self.tag)
+        match &self.digest {
+            Some(d) => format!("{}:{}@{d}", self.image, self.tag),
+            None => format!("{}:{}", self.image, self.tag),
+        }
     }
 }
 
@@ -143,6 +152,8 @@ impl Component {
 pub struct Values {
     pub namespace: String,
     pub public_url: PublicUrl,
+    /// Secrets every pod pulls its images with.
+    pub image_pull_secrets: Vec<String>,
     pub storage: Storage,
     pub node_ports: NodePorts,
     pub proxy: ProxySettings,
@@ -172,6 +183,8 @@ impl From<StackFile> for Values {
         let resolve = |v: &ComponentValues, image: &str, tag: &str, replicas: i32| Component {
             image: v.image.clone().unwrap_or_else(|| image.to_owned()),
             tag: v.tag.clone().unwrap_or_else(|| tag.to_owned()),
+            digest: v.digest.as_ref().map(|d| d.0.clone()),
+            pull_policy: PullPolicy::IfNotPresent,
             replicas: v.replicas.map_or(replicas, |r| r.0),
             resources: v.resources.clone().unwrap_or_else(|| res.clone()),
             env: v
@@ -180,19 +193,35 @@ impl From<StackFile> for Values {
                 .map(|(k, x)| (k.0.clone(), x.clone()))
                 .collect(),
         };
+        // A Trinity image: the values' registry in front (unless its repository names one already)
+        // and the values' pull policy.
+        let trinity = |c: Component| Component {
+            image: match f.registry.0.as_str() {
+                "" => c.image,
+                _ if names_registry(&c.image) => c.image,
+                registry => format!("{registry}/{}", c.image),
+            },
+            pull_policy: f.image_pull_policy,
+            ..c
+        };
         let app_tag = f.apps.tag.as_str();
         Values {
             postgres: resolve(&c.postgres, "postgres", "16.9-alpine", 1),
             mongo: resolve(&c.mongo, "mongo", "7.0.21", 1),
             redis: resolve(&c.redis, "redis", "7.4.5-alpine", 1),
             minio: resolve(&c.minio, "minio/minio", "RELEASE.2025-04-22T22-12-26Z", 1),
-            web: resolve(&c.web, "trinity/web", app_tag, 2),
-            fastapi: resolve(&c.fastapi, "trinity/fastapi", app_tag, 2),
-            trinity_ai: resolve(&c.trinity_ai, "trinity/trinity-ai", app_tag, 1),
-            frontend: resolve(&c.frontend, "trinity/frontend", app_tag, 2),
-            celery: resolve(&c.celery, "trinity/web", app_tag, 2),
-            flight: resolve(&c.flight, "trinity/flight", app_tag, 1),
-            trinity_proxy: resolve(&c.trinity_proxy, "trinity/trinity-proxy", "0.1.0", 2),
+            web: trinity(resolve(&c.web, "trinity/web", app_tag, 2)),
+            fastapi: trinity(resolve(&c.fastapi, "trinity/fastapi", app_tag, 2)),
+            trinity_ai: trinity(resolve(&c.trinity_ai, "trinity/trinity-ai", app_tag, 1)),
+            frontend: trinity(resolve(&c.frontend, "trinity/frontend", app_tag, 2)),
+            celery: trinity(resolve(&c.celery, "trinity/web", app_tag, 2)),
+            flight: trinity(resolve(&c.flight, "trinity/flight", app_tag, 1)),
+            trinity_proxy: trinity(resolve(
+                &c.trinity_proxy,
+                "trinity/trinity-proxy",
+                "0.1.0",
+                2,
+            )),
             cloudflared_image: resolve(&c.cloudflared, "cloudflare/cloudflared", "2025.7.0", 2),
             backup_tools: resolve(
                 &c.backup_tools,
@@ -200,6 +229,7 @@ impl From<StackFile> for Values {
                 "RELEASE.2025-04-16T18-13-26Z",
                 1,
             ),
+            image_pull_secrets: f.image_pull_secrets.into_iter().map(|s| s.0).collect(),
             namespace: f.namespace.0,
             public_url: f.public_url,
             storage: f.storage,

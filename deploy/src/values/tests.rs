@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use super::*;
+use crate::values::PullPolicy;
 
 fn err(text: &str) -> String {
     parse("stack.yaml", text).unwrap_err().to_string()
@@ -209,4 +210,72 @@ fn django_static_prefix_is_a_route_prefix() {
             "{bad}: {e}"
         );
     }
+}
+
+#[test]
+fn registry_and_pull_policy_apply_to_the_trinity_images_only() {
+    let v = parse(
+        "x",
+        "registry: ghcr.io/acme\nimage_pull_policy: Never\ncomponents:\n  flight: {image: \"localhost:5000/flight\"}\n",
+    )
+    .unwrap();
+    assert_eq!(v.web.image_ref(), "ghcr.io/acme/trinity/web:0.1.0");
+    assert_eq!(v.celery.image_ref(), "ghcr.io/acme/trinity/web:0.1.0");
+    assert_eq!(
+        v.trinity_proxy.image_ref(),
+        "ghcr.io/acme/trinity/trinity-proxy:0.1.0"
+    );
+    // A repository that names its own registry keeps it.
+    assert_eq!(v.flight.image_ref(), "localhost:5000/flight:0.1.0");
+    assert_eq!(v.web.pull_policy, PullPolicy::Never);
+    for third_party in [
+        &v.postgres,
+        &v.mongo,
+        &v.redis,
+        &v.minio,
+        &v.cloudflared_image,
+    ] {
+        assert!(!third_party.image.starts_with("ghcr.io"), "{third_party:?}");
+        assert_eq!(third_party.pull_policy, PullPolicy::IfNotPresent);
+    }
+    // Default: as written, IfNotPresent.
+    let d = parse("x", "").unwrap();
+    assert_eq!(d.web.image_ref(), "trinity/web:0.1.0");
+    assert_eq!(d.web.pull_policy, PullPolicy::IfNotPresent);
+}
+
+#[test]
+fn digest_is_pinned_beside_the_tag() {
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let v = parse(
+        "x",
+        &format!("components:\n  web: {{digest: \"{digest}\"}}\n"),
+    )
+    .unwrap();
+    assert_eq!(v.web.image_ref(), format!("trinity/web:0.1.0@{digest}"));
+    let e = err("components:\n  web: {digest: \"sha256:abc\"}\n");
+    assert!(
+        e.starts_with("stack.yaml:2:17: components.web.digest: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_registry_pull_policy_and_pull_secret_are_located() {
+    for bad in [
+        "https://ghcr.io/acme",
+        "ghcr.io/acme/",
+        "ghcr.io:x",
+        "GHCR.io/Acme",
+    ] {
+        let e = err(&format!("namespace: trinity\nregistry: \"{bad}\"\n"));
+        assert!(e.starts_with("stack.yaml:2:11: registry: "), "{bad}: {e}");
+    }
+    let e = err("image_pull_policy: Sometimes\n");
+    assert!(e.starts_with("stack.yaml:1:20: image_pull_policy: "), "{e}");
+    let e = err("image_pull_secrets: [regcred, Bad_Name]\n");
+    assert!(
+        e.starts_with("stack.yaml:1:31: image_pull_secrets[1]: "),
+        "{e}"
+    );
 }
