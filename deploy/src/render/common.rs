@@ -308,6 +308,11 @@ pub fn node_port(v: &Values, port: i32) -> Option<i32> {
     v.node_ports.enabled.then_some(port)
 }
 
+/// `Some(port)` when NodePorts are enabled and `expose_databases` is set.
+pub fn db_node_port(v: &Values, port: i32) -> Option<i32> {
+    (v.node_ports.enabled && v.node_ports.expose_databases).then_some(port)
+}
+
 /// A Deployment of `replicas` pods of `app` running `pod` (service-account token not mounted unless set).
 pub fn deployment(v: &Values, app: &str, tier: Tier, replicas: i32, pod: PodSpec) -> Deployment {
     Deployment {

@@ -2,7 +2,7 @@
 //! probes, non-root pods, and their Services.
 
 use super::common::{
-    Port, Tier, Timing, claim_spec, container, env, http_probe, labels, meta, node_port,
+    Port, Tier, Timing, claim_spec, container, db_node_port, env, http_probe, labels, meta,
     pod_security, pull_secrets, secret_env, selector, service, set_env, shell_probe, tcp_probe,
 };
 use super::proxy_config::MINIO_CONSOLE_PREFIX;
@@ -132,7 +132,7 @@ fn postgres(v: &Values) -> Vec<crate::object::Object> {
         "postgres",
         5432,
         "postgres",
-        node_port(v, v.node_ports.postgres),
+        db_node_port(v, v.node_ports.postgres),
     )];
     vec![
         service(v, "postgres", "postgres", Tier::Db, &ports).into(),
@@ -169,7 +169,7 @@ fn mongo(v: &Values) -> Vec<crate::object::Object> {
         "mongo",
         27017,
         "mongo",
-        node_port(v, v.node_ports.mongo),
+        db_node_port(v, v.node_ports.mongo),
     )];
     vec![
         service(v, "mongo", "mongo", Tier::Db, &ports).into(),
@@ -212,7 +212,7 @@ fn redis(v: &Values) -> Vec<crate::object::Object> {
         "redis",
         6379,
         "redis",
-        node_port(v, v.node_ports.redis),
+        db_node_port(v, v.node_ports.redis),
     )];
     vec![
         service(v, "redis", "redis", Tier::Db, &ports).into(),
@@ -253,12 +253,12 @@ fn minio(v: &Values) -> Vec<crate::object::Object> {
     c.liveness_probe = Some(http_probe("/minio/health/live", "api", None, Timing::LIVE));
     c.volume_mounts = Some(vec![mount("data", "/data")]);
     let ports = [
-        Port("api", 9000, "api", node_port(v, v.node_ports.minio)),
+        Port("api", 9000, "api", db_node_port(v, v.node_ports.minio)),
         Port(
             "console",
             9001,
             "console",
-            node_port(v, v.node_ports.minio_console),
+            db_node_port(v, v.node_ports.minio_console),
         ),
     ];
     vec![

@@ -1,6 +1,7 @@
 //! The Namespace (Pod Security `restricted`) and the NetworkPolicies: default deny ingress; the proxy
 //! from anywhere; apps from the proxy and each other; databases only from app pods; the MinIO console
-//! from the proxy; cloudflared may reach only the proxy (and DNS and its tunnel edge).
+//! from the proxy; workloads with a NodePort from anywhere on their ports; cloudflared may reach only
+//! the proxy (and DNS and its tunnel edge).
 
 use super::common::{APP, PART_OF, TIER, Tier, stack_labels};
 use super::proxy::NAME as PROXY;
@@ -61,6 +62,7 @@ pub fn render(v: &Values) -> Vec<Manifest> {
             None,
         ),
     ];
+    policies.extend(node_port_policies(v));
     if v.cloudflared.enabled {
         policies.push(cloudflared_egress(v));
     }
@@ -150,6 +152,45 @@ fn policy(
             egress,
         }),
     }
+}
+
+/// NodePort traffic reaches a pod from a node's address (or the client's own, with
+/// `externalTrafficPolicy: Local`), which no pod selector matches: each workload with a NodePort
+/// admits its container ports from anywhere. The databases only with `expose_databases`.
+fn node_port_policies(v: &Values) -> Vec<NetworkPolicy> {
+    if !v.node_ports.enabled {
+        return Vec::new();
+    }
+    let mut exposed = vec![
+        ("web", vec![8000]),
+        ("fastapi", vec![8001]),
+        ("trinity-ai", vec![8002]),
+        ("frontend", vec![80]),
+        ("flight", vec![8815]),
+    ];
+    if v.node_ports.expose_databases {
+        exposed.extend([
+            ("postgres", vec![5432]),
+            ("mongo", vec![27017]),
+            ("redis", vec![6379]),
+            ("minio", vec![9000, 9001]),
+        ]);
+    }
+    exposed
+        .into_iter()
+        .map(|(name, ports)| {
+            policy(
+                v,
+                &format!("node-port-{name}"),
+                app(name),
+                Some(vec![NetworkPolicyIngressRule {
+                    from: None,
+                    ports: Some(ports.into_iter().map(tcp).collect()),
+                }]),
+                None,
+            )
+        })
+        .collect()
 }
 
 /// The edge: public ports from anywhere; the admin port (metrics) from any pod in the cluster.

@@ -125,8 +125,89 @@ fn node_ports_only_when_enabled() {
             .count()
     };
     assert_eq!(count(&defaults()), 0);
+    // The proxy and the five apps; the databases only when exposed on purpose.
     let on = parse("x", "node_ports: {enabled: true}\n").unwrap();
-    assert_eq!(count(&on), 10);
+    assert_eq!(count(&on), 6);
+    let dbs = parse("x", "node_ports: {enabled: true, expose_databases: true}\n").unwrap();
+    assert_eq!(count(&dbs), 10);
+    let off = parse("x", "node_ports: {expose_databases: true}\n").unwrap();
+    assert_eq!(count(&off), 0);
+}
+
+#[test]
+fn workloads_with_a_node_port_admit_it_from_anywhere() {
+    // (policy name, the container ports it admits) per render.
+    let policies = |text: &str| -> Vec<(String, Vec<i32>)> {
+        let ms = render(&parse("x", text).unwrap()).unwrap();
+        let container_ports = |app: &str| -> Vec<i32> {
+            ms.iter()
+                .filter_map(|m| {
+                    let doc = serde_json::to_value(&m.object).ok()?;
+                    let labels = &doc["spec"]["template"]["metadata"]["labels"];
+                    (labels["app.kubernetes.io/name"] == app).then(|| {
+                        doc["spec"]["template"]["spec"]["containers"][0]["ports"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|p| p["containerPort"].as_i64().unwrap() as i32)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .flatten()
+                .collect()
+        };
+        ms.iter()
+            .filter_map(|m| match &m.object {
+                Object::NetworkPolicy(p) if m.object.name().starts_with("node-port-") => Some(p),
+                _ => None,
+            })
+            .map(|p| {
+                let spec = p.spec.as_ref().unwrap();
+                let app = &spec
+                    .pod_selector
+                    .as_ref()
+                    .unwrap()
+                    .match_labels
+                    .as_ref()
+                    .unwrap()["app.kubernetes.io/name"];
+                let rule = &spec.ingress.as_ref().unwrap()[0];
+                assert!(rule.from.is_none(), "{rule:?}");
+                let ports: Vec<i32> = rule
+                    .ports
+                    .iter()
+                    .flatten()
+                    .map(|p| match p.port {
+                        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) => {
+                            n
+                        }
+                        _ => panic!("{p:?}"),
+                    })
+                    .collect();
+                let open = container_ports(app);
+                assert!(
+                    ports.iter().all(|p| open.contains(p)),
+                    "{app}: {ports:?} vs {open:?}"
+                );
+                (p.metadata.name.clone().unwrap(), ports)
+            })
+            .collect()
+    };
+    assert!(policies("").is_empty());
+    let apps = policies("node_ports: {enabled: true}\n");
+    let names: Vec<&str> = apps.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "node-port-fastapi",
+            "node-port-flight",
+            "node-port-frontend",
+            "node-port-trinity-ai",
+            "node-port-web"
+        ]
+    );
+    let all = policies("node_ports: {enabled: true, expose_databases: true}\n");
+    assert_eq!(all.len(), 9);
+    assert!(all.contains(&("node-port-minio".to_owned(), vec![9000, 9001])));
 }
 
 #[test]

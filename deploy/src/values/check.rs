@@ -25,7 +25,36 @@ impl Problem {
 
 /// The first cross-field problem of `f`, if any.
 pub fn check(f: &StackFile) -> Option<Problem> {
-    tunnel_trust(f).or_else(|| secret_env(f))
+    tunnel_trust(f)
+        .or_else(|| secret_env(f))
+        .or_else(|| single_instance(f))
+}
+
+/// The databases are single-instance StatefulSets: a second replica is a second, independent
+/// database behind the same Service.
+fn single_instance(f: &StackFile) -> Option<Problem> {
+    let c = &f.components;
+    [
+        ("postgres", &c.postgres),
+        ("mongo", &c.mongo),
+        ("redis", &c.redis),
+        ("minio", &c.minio),
+    ]
+    .into_iter()
+    .find_map(|(name, values)| {
+        let n = values.replicas?.0;
+        (n > 1).then(|| {
+            let field = format!("components.{name}.replicas");
+            Problem {
+                at: vec![field.clone()],
+                field,
+                problem: format!(
+                    "{name} runs as one instance (0 or 1 replicas), got {n}: a second replica \
+                     would be a second, independent database behind the same Service"
+                ),
+            }
+        })
+    })
 }
 
 /// A credential never comes from the values file: it would be written into the manifests.

@@ -115,6 +115,9 @@ impl Default for Storage {
 pub struct NodePorts {
     /// Default false: every Service is ClusterIP and the proxy is the entry.
     pub enabled: bool,
+    /// Also give PostgreSQL, MongoDB, Redis and MinIO NodePorts (with `enabled`), reachable by anyone
+    /// who reaches a node; `validate`, `render` and `apply` warn. Default false.
+    pub expose_databases: bool,
     /// The proxy's port 80 (default 30081); its port 8080 gets no NodePort.
     pub proxy: i32,
     /// Default 30080.
@@ -143,6 +146,7 @@ impl Default for NodePorts {
     fn default() -> Self {
         NodePorts {
             enabled: false,
+            expose_databases: false,
             proxy: 30081,
             frontend: 30080,
             web: 30000,

@@ -121,6 +121,19 @@ fn strip_location(message: &str) -> String {
     }
 }
 
+/// What the values allow but an operator should hear about: printed on stderr by every command.
+pub fn warnings(v: &Values) -> Vec<String> {
+    let mut out = Vec::new();
+    if v.node_ports.enabled && v.node_ports.expose_databases {
+        out.push(
+            "node_ports.expose_databases: PostgreSQL, MongoDB, Redis and MinIO get NodePorts; \
+             anyone who reaches a node port can try their passwords"
+                .to_owned(),
+        );
+    }
+    out
+}
+
 /// One component's resolved image, replicas and resources.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Component {

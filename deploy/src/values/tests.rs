@@ -279,3 +279,38 @@ fn bad_registry_pull_policy_and_pull_secret_are_located() {
         "{e}"
     );
 }
+
+#[test]
+fn databases_run_zero_or_one_replica() {
+    for db in ["postgres", "mongo", "redis", "minio"] {
+        let e = err(&format!("components:\n  {db}:\n    replicas: 2\n"));
+        let want = format!("stack.yaml:3:15: components.{db}.replicas: {db} runs as one instance");
+        assert!(e.starts_with(&want), "{e}");
+        for ok in [0, 1] {
+            let v = parse("x", &format!("components: {{{db}: {{replicas: {ok}}}}}\n")).unwrap();
+            assert_eq!(
+                v.postgres.replicas + v.mongo.replicas + v.redis.replicas + v.minio.replicas,
+                3 + ok
+            );
+        }
+    }
+    // Stateless components scale.
+    assert_eq!(
+        parse("x", "components: {web: {replicas: 3}}\n")
+            .unwrap()
+            .web
+            .replicas,
+        3
+    );
+}
+
+#[test]
+fn exposing_databases_warns() {
+    let on = parse("x", "node_ports: {enabled: true, expose_databases: true}\n").unwrap();
+    let w = warnings(&on);
+    assert_eq!(w.len(), 1);
+    assert!(w[0].starts_with("node_ports.expose_databases: "), "{w:?}");
+    assert!(warnings(&parse("x", "node_ports: {enabled: true}\n").unwrap()).is_empty());
+    // Without NodePorts nothing is exposed, so nothing to warn about.
+    assert!(warnings(&parse("x", "node_ports: {expose_databases: true}\n").unwrap()).is_empty());
+}
