@@ -64,7 +64,9 @@ pub struct Upstream {
 pub struct Kubernetes {
     pub service: String,
     pub namespace: String,
-    pub port: i32,
+    /// The Service port's *name*: the proxy takes the matching port of each EndpointSlice (the
+    /// container's), so a Service port that differs from its target port still works.
+    pub port: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,31 +84,43 @@ pub struct Shutdown {
 /// Prefix of the MinIO console's route (stripped before the upstream).
 pub const MINIO_CONSOLE_PREFIX: &str = "/minio-console";
 
-/// One route and its upstream: (route name, prefix, upstream, upstream Service, Service port).
-struct Entry<'a>(&'static str, &'a str, &'static str, &'static str, i32);
+/// One route and its upstream: (route name, prefix, upstream, upstream Service, Service port name).
+struct Entry<'a>(
+    &'static str,
+    &'a str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
 
 /// The routes in config order, the frontend's catch-all last.
 fn entries(v: &Values) -> [Entry<'_>; 6] {
     [
-        Entry("admin", "/admin", "web", "web", 8000),
+        Entry("admin", "/admin", "web", "web", "http"),
         // Django admin's CSS and JS: longer than the frontend's `/`, so it wins for this prefix.
         Entry(
             "django-static",
             &v.apps.django_static_prefix.0,
             "web",
             "web",
-            8000,
+            "http",
         ),
-        Entry("api", "/api", "fastapi", "fastapi", 8001),
-        Entry("trinityai", "/trinityai", "trinity-ai", "trinity-ai", 8002),
+        Entry("api", "/api", "fastapi", "fastapi", "http"),
+        Entry(
+            "trinityai",
+            "/trinityai",
+            "trinity-ai",
+            "trinity-ai",
+            "http",
+        ),
         Entry(
             "minio-console",
             MINIO_CONSOLE_PREFIX,
             "minio-console",
             "minio",
-            9001,
+            "console",
         ),
-        Entry("frontend", "/", "frontend", "frontend", 80),
+        Entry("frontend", "/", "frontend", "frontend", "http"),
     ]
 }
 
@@ -133,7 +147,7 @@ pub fn build(v: &Values) -> ProxyConfig {
                 kubernetes: Kubernetes {
                     service: (*service).to_owned(),
                     namespace: v.namespace.clone(),
-                    port: *port,
+                    port: (*port).to_owned(),
                 },
                 health_check: (*upstream == "web").then(|| HealthCheck {
                     path: "/admin/".to_owned(),

@@ -93,7 +93,7 @@ fn proxy_config_has_every_route_and_kubernetes_discovery() {
     let console = &cfg["upstreams"]["minio-console"]["kubernetes"];
     assert_eq!(console["service"].as_str(), Some("minio"));
     assert_eq!(console["namespace"].as_str(), Some("trinity"));
-    assert_eq!(console["port"].as_u64(), Some(9001));
+    assert_eq!(console["port"].as_str(), Some("console"));
     for (_, up) in cfg["upstreams"].as_mapping().unwrap() {
         assert!(up["kubernetes"]["service"].is_string());
     }
@@ -532,4 +532,30 @@ fn every_pod_pulls_with_the_values_pull_secrets_and_policy() {
     let yaml = to_yaml(&render(&defaults()).unwrap()).unwrap();
     assert!(!yaml.contains("imagePullSecrets"));
     assert!(yaml.contains("image: trinity/web:0.1.0\n"));
+}
+
+#[test]
+fn every_upstream_names_a_port_of_its_service() {
+    let v = defaults();
+    let ms = render(&v).unwrap();
+    let cfg = proxy_config::build(&v);
+    for (name, up) in &cfg.upstreams {
+        let k = &up.kubernetes;
+        let svc = ms
+            .iter()
+            .find_map(|m| match &m.object {
+                Object::Service(s) if m.object.name() == k.service => Some(s),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name}: no Service {}", k.service));
+        let ports = svc.spec.as_ref().unwrap().ports.as_ref().unwrap();
+        assert!(
+            ports
+                .iter()
+                .any(|p| p.name.as_deref() == Some(k.port.as_str())),
+            "{name}: Service {} has no port named {}",
+            k.service,
+            k.port
+        );
+    }
 }
