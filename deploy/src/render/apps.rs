@@ -3,8 +3,8 @@
 
 use super::common::{
     Port, Tier, Timing, container, container_port, deployment, env, env_from_config, http_probe,
-    labels, meta, node_port, pod_security, pod_security_low_ports, pull_secrets, secret_env,
-    service, set_env, shell_probe, stack_labels, tcp_probe,
+    labels, meta, node_port, pdb, pod_security, pod_security_low_ports, pull_secrets, secret_env,
+    service, set_env, shell_probe, spread, stack_labels, tcp_probe,
 };
 use crate::object::{Component, Manifest, Object};
 use crate::secrets;
@@ -130,6 +130,14 @@ fn pod(uid: i64, c: Container) -> PodSpec {
     }
 }
 
+/// [`pod`] with its replicas spread over nodes (soft: a small cluster still runs them all).
+fn spread_pod(uid: i64, c: Container, app: &str) -> PodSpec {
+    PodSpec {
+        topology_spread_constraints: Some(spread(app, false)),
+        ..pod(uid, c)
+    }
+}
+
 fn web(v: &Values) -> Vec<Object> {
     let mut c = django("web", v, &v.web);
     c.ports = Some(vec![container_port("http", 8000)]);
@@ -140,7 +148,15 @@ fn web(v: &Values) -> Vec<Object> {
     let ports = [Port("http", 8000, "http", node_port(v, v.node_ports.web))];
     vec![
         service(v, "web", "web", Tier::App, &ports).into(),
-        deployment(v, "web", Tier::App, v.web.replicas, pod(APP_UID, c)).into(),
+        deployment(
+            v,
+            "web",
+            Tier::App,
+            v.web.replicas,
+            spread_pod(APP_UID, c, "web"),
+        )
+        .into(),
+        pdb(v, "web", Tier::App).into(),
     ]
 }
 
@@ -157,7 +173,15 @@ fn fastapi(v: &Values) -> Vec<Object> {
     )];
     vec![
         service(v, "fastapi", "fastapi", Tier::App, &ports).into(),
-        deployment(v, "fastapi", Tier::App, v.fastapi.replicas, pod(APP_UID, c)).into(),
+        deployment(
+            v,
+            "fastapi",
+            Tier::App,
+            v.fastapi.replicas,
+            spread_pod(APP_UID, c, "fastapi"),
+        )
+        .into(),
+        pdb(v, "fastapi", Tier::App).into(),
     ]
 }
 
@@ -223,11 +247,12 @@ fn frontend(v: &Values) -> Vec<Object> {
                 })
                 .collect(),
         ),
-        ..pod(NGINX_UID, c)
+        ..spread_pod(NGINX_UID, c, "frontend")
     };
     vec![
         service(v, "frontend", "frontend", Tier::App, &ports).into(),
         deployment(v, "frontend", Tier::App, f.replicas, spec).into(),
+        pdb(v, "frontend", Tier::App).into(),
     ]
 }
 

@@ -6,8 +6,9 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
     HTTPGetAction, HTTPHeader, LocalObjectReference, PodSecurityContext, PodSpec, PodTemplateSpec,
     Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service,
-    ServicePort, ServiceSpec, Sysctl, TCPSocketAction,
+    ServicePort, ServiceSpec, Sysctl, TCPSocketAction, TopologySpreadConstraint,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -301,6 +302,51 @@ pub fn pull_secrets(v: &Values) -> Option<Vec<LocalObjectReference>> {
             .map(|name| LocalObjectReference { name: name.clone() })
             .collect()
     })
+}
+
+/// Spread `app`'s pods over nodes (max skew 1), counting only pods of the same revision so a
+/// rollout's surge pod is placed by the new revision's spread. `hard`: `DoNotSchedule` (a one-node
+/// cluster still schedules every pod: its only node is also the least loaded); else `ScheduleAnyway`.
+pub fn spread(app: &str, hard: bool) -> Vec<TopologySpreadConstraint> {
+    vec![TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: "kubernetes.io/hostname".to_owned(),
+        when_unsatisfiable: if hard {
+            "DoNotSchedule"
+        } else {
+            "ScheduleAnyway"
+        }
+        .to_owned(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(selector(app)),
+            ..LabelSelector::default()
+        }),
+        match_label_keys: Some(vec!["pod-template-hash".to_owned()]),
+        ..TopologySpreadConstraint::default()
+    }]
+}
+
+/// A PodDisruptionBudget letting a drain evict one of `app`'s pods at a time.
+pub fn pdb(v: &Values, app: &str, tier: Tier) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: meta(v, app, labels(app, tier)),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(app)),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
+}
+
+/// The container may not write its image's files (what it needs is mounted).
+pub fn read_only_root(c: &mut Container) {
+    if let Some(s) = c.security_context.as_mut() {
+        s.read_only_root_filesystem = Some(true);
+    }
 }
 
 /// `Some(port)` when NodePorts are enabled.

@@ -4,8 +4,8 @@
 use super::apps::APP_ENV;
 use super::common::{
     Tier, Timing, claim_spec, container, container_port, deployment, env, env_from_config,
-    http_probe, labels, meta, pod_security, pull_secrets, secret_env, selector, set_env,
-    stack_labels,
+    http_probe, labels, meta, pod_security, pull_secrets, read_only_root, secret_env, selector,
+    set_env, stack_labels,
 };
 use super::proxy::{METRICS_SERVICE, NAME as PROXY};
 use crate::object::{Component, CustomObject, Manifest, Object};
@@ -65,6 +65,7 @@ fn cloudflared(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
         img,
     );
     c.ports = Some(vec![container_port("metrics", 2000)]);
+    read_only_root(&mut c);
     c.readiness_probe = Some(http_probe("/ready", "metrics", None, Timing::READY));
     c.liveness_probe = Some(http_probe("/ready", "metrics", None, Timing::LIVE));
     let pod = PodSpec {

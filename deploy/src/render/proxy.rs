@@ -2,8 +2,8 @@
 //! PodDisruptionBudget, public Service (80, 8080) and metrics Service (admin port).
 
 use super::common::{
-    Port, Tier, Timing, container, container_port, deployment, http_probe, labels, meta,
-    pod_security_low_ports, selector, service,
+    Port, Tier, Timing, container, container_port, deployment, http_probe, labels, meta, pdb,
+    pod_security_low_ports, read_only_root, service, spread,
 };
 use super::proxy_config::{ADMIN_PORT, CONFIG_KEY, LISTEN_PORTS};
 use crate::object::{Component, Manifest, Object};
@@ -11,12 +11,9 @@ use crate::values::Values;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Lifecycle, LifecycleHandler, PodSpec, ServiceAccount,
-    SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
+    SleepAction, Volume, VolumeMount,
 };
-use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "trinity-proxy";
@@ -37,7 +34,7 @@ pub fn render(v: &Values, config_yaml: String) -> Vec<Manifest> {
         role(v).into(),
         role_binding(v).into(),
         proxy_deployment(v).into(),
-        pdb(v).into(),
+        pdb(v, NAME, Tier::Edge).into(),
         public_service(v).into(),
         service(
             v,
@@ -128,6 +125,7 @@ fn proxy_deployment(v: &Values) -> Deployment {
         }),
         ..Lifecycle::default()
     });
+    read_only_root(&mut c);
     c.volume_mounts = Some(vec![VolumeMount {
         name: "config".to_owned(),
         mount_path: "/etc/trinity-proxy".to_owned(),
@@ -139,16 +137,7 @@ fn proxy_deployment(v: &Values) -> Deployment {
         automount_service_account_token: Some(true),
         security_context: Some(pod_security_low_ports(PROXY_UID)),
         termination_grace_period_seconds: Some(termination_grace_seconds(v)),
-        topology_spread_constraints: Some(vec![TopologySpreadConstraint {
-            max_skew: 1,
-            topology_key: "kubernetes.io/hostname".to_owned(),
-            when_unsatisfiable: "ScheduleAnyway".to_owned(),
-            label_selector: Some(LabelSelector {
-                match_labels: Some(selector(NAME)),
-                ..LabelSelector::default()
-            }),
-            ..TopologySpreadConstraint::default()
-        }]),
+        topology_spread_constraints: Some(spread(NAME, true)),
         containers: vec![c],
         volumes: Some(vec![Volume {
             name: "config".to_owned(),
@@ -161,21 +150,6 @@ fn proxy_deployment(v: &Values) -> Deployment {
         ..PodSpec::default()
     };
     deployment(v, NAME, Tier::Edge, p.replicas, pod)
-}
-
-fn pdb(v: &Values) -> PodDisruptionBudget {
-    PodDisruptionBudget {
-        metadata: meta(v, NAME, labels(NAME, Tier::Edge)),
-        spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(LabelSelector {
-                match_labels: Some(selector(NAME)),
-                ..LabelSelector::default()
-            }),
-            ..PodDisruptionBudgetSpec::default()
-        }),
-        ..PodDisruptionBudget::default()
-    }
 }
 
 fn public_service(v: &Values) -> k8s_openapi::api::core::v1::Service {

@@ -559,3 +559,47 @@ fn every_upstream_names_a_port_of_its_service() {
         );
     }
 }
+
+/// The pod spec of the Deployment `name`, as JSON.
+fn pod_of(ms: &[crate::object::Manifest], name: &str) -> serde_json::Value {
+    let m = ms
+        .iter()
+        .find(|m| m.object.kind() == "Deployment" && m.object.name() == name)
+        .unwrap_or_else(|| panic!("no Deployment/{name}"));
+    serde_json::to_value(&m.object).unwrap()["spec"]["template"]["spec"].clone()
+}
+
+#[test]
+fn proxy_spreads_hard_and_the_replicated_apps_soft_with_disruption_budgets() {
+    let ms = render(&parse("x", ALL_ON).unwrap()).unwrap();
+    for (name, when) in [
+        ("trinity-proxy", "DoNotSchedule"),
+        ("web", "ScheduleAnyway"),
+        ("fastapi", "ScheduleAnyway"),
+        ("frontend", "ScheduleAnyway"),
+    ] {
+        let spread = &pod_of(&ms, name)["topologySpreadConstraints"][0];
+        assert_eq!(spread["whenUnsatisfiable"], when, "{name}");
+        assert_eq!(spread["topologyKey"], "kubernetes.io/hostname", "{name}");
+        assert_eq!(spread["maxSkew"], 1, "{name}");
+        assert_eq!(spread["matchLabelKeys"][0], "pod-template-hash", "{name}");
+        let budget = ms
+            .iter()
+            .find(|m| m.object.kind() == "PodDisruptionBudget" && m.object.name() == name)
+            .unwrap_or_else(|| panic!("no PodDisruptionBudget/{name}"));
+        let budget = serde_json::to_value(&budget.object).unwrap();
+        assert_eq!(budget["spec"]["maxUnavailable"], 1, "{name}");
+    }
+}
+
+#[test]
+fn proxy_and_cloudflared_run_on_a_read_only_root() {
+    let ms = render(&parse("x", ALL_ON).unwrap()).unwrap();
+    for name in ["trinity-proxy", "cloudflared"] {
+        let c = &pod_of(&ms, name)["containers"][0];
+        assert_eq!(
+            c["securityContext"]["readOnlyRootFilesystem"], true,
+            "{name}"
+        );
+    }
+}
