@@ -93,8 +93,14 @@ fn backend_with(name: &str, c: &crate::values::Component, extra: Vec<EnvVar>) ->
     let mut k = container(name, c);
     k.env_from = Some(vec![env_from_config(APP_ENV)]);
     let mut vars = secret_env_vars();
+    vars.push(env("HOME", HOME));
     vars.extend(extra);
     set_env(&mut k, vars, c);
+    k.volume_mounts = Some(vec![VolumeMount {
+        name: SCRATCH.to_owned(),
+        mount_path: HOME.to_owned(),
+        ..VolumeMount::default()
+    }]);
     k
 }
 
@@ -122,13 +128,37 @@ fn django(name: &str, v: &Values, c: &crate::values::Component) -> Container {
 /// Comma-separated host names Django serves: the public host and the probes' Host header.
 pub const DJANGO_ALLOWED_HOSTS: &str = "DJANGO_ALLOWED_HOSTS";
 
+/// celery's liveness timing: (initial delay, period, timeout, failures) = (120s, 300s, 60s, 3).
+pub const CELERY_LIVENESS: Timing = Timing(120, 300, 60, 3);
+
+/// The app images run as [`APP_UID`], which has no passwd entry: `HOME` would be `/`, which is not
+/// writable. `HOME=/tmp` on an emptyDir gives Python's caches and tools a place to write.
+const HOME: &str = "/tmp";
+
 fn pod(uid: i64, c: Container) -> PodSpec {
+    // A container that mounts the scratch volume gets it.
+    let scratch = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| m.name == SCRATCH)
+        .then(|| {
+            vec![Volume {
+                name: SCRATCH.to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            }]
+        });
     PodSpec {
         security_context: Some(pod_security(uid)),
         containers: vec![c],
+        volumes: scratch,
         ..PodSpec::default()
     }
 }
+
+/// Name of the app containers' writable scratch volume (mounted at [`HOME`]).
+const SCRATCH: &str = "tmp";
 
 /// [`pod`] with its replicas spread over nodes (soft: a small cluster still runs them all).
 fn spread_pod(uid: i64, c: Container, app: &str) -> PodSpec {
@@ -265,10 +295,17 @@ fn celery(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
         app.clone(),
         "worker".into(),
         "--loglevel=INFO".into(),
+        format!("--concurrency={}", v.apps.celery_concurrency),
+        format!(
+            "--max-tasks-per-child={}",
+            v.apps.celery_max_tasks_per_child
+        ),
     ]);
-    // `inspect ping` round-trips through Redis: slow under load, so a long timeout and period.
-    let ping = format!("celery -A {app} inspect ping -d \"celery@$HOSTNAME\" --timeout 20");
-    c.liveness_probe = Some(shell_probe(&ping, Timing(60, 60, 30, 3)));
+    // `inspect ping` starts a second Python process loading the whole app (a few hundred MiB) and
+    // round-trips through Redis: only every 5 minutes, with a minute to answer, so a hung worker
+    // is restarted within about 15 minutes without the probe crowding the memory limit.
+    let ping = format!("celery -A {app} inspect ping -d \"celery@$HOSTNAME\" --timeout 30");
+    c.liveness_probe = Some(shell_probe(&ping, CELERY_LIVENESS));
     deployment(v, "celery", Tier::App, v.celery.replicas, pod(APP_UID, c))
 }
 

@@ -603,3 +603,60 @@ fn proxy_and_cloudflared_run_on_a_read_only_root() {
         );
     }
 }
+
+#[test]
+fn celery_runs_bounded_workers_and_a_rare_liveness_probe() {
+    let v = parse(
+        "x",
+        "apps: {celery_concurrency: 3, celery_max_tasks_per_child: 50}\n",
+    )
+    .unwrap();
+    let ms = render(&v).unwrap();
+    let c = &pod_of(&ms, "celery")["containers"][0];
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--concurrency=3"), "{args:?}");
+    assert!(args.contains(&"--max-tasks-per-child=50"), "{args:?}");
+    let live = &c["livenessProbe"];
+    assert!(live["periodSeconds"].as_i64().unwrap() >= 300, "{live}");
+    assert!(live["timeoutSeconds"].as_i64().unwrap() >= 60, "{live}");
+}
+
+#[test]
+fn app_containers_get_a_writable_home() {
+    let ms = render(&defaults()).unwrap();
+    let migrate = migration_name(&defaults().web.tag);
+    for (kind, name) in [
+        ("Deployment", "web"),
+        ("Deployment", "fastapi"),
+        ("Deployment", "trinity-ai"),
+        ("Deployment", "celery"),
+        ("Deployment", "flight"),
+        ("Job", migrate.as_str()),
+    ] {
+        assert_eq!(
+            literal(&env_of(&ms, kind, name), "HOME").as_deref(),
+            Some("/tmp"),
+            "{kind}/{name}"
+        );
+        let m = ms
+            .iter()
+            .find(|m| m.object.kind() == kind && m.object.name() == name)
+            .unwrap();
+        let pod = serde_json::to_value(&m.object).unwrap()["spec"]["template"]["spec"].clone();
+        let mount = &pod["containers"][0]["volumeMounts"][0];
+        assert_eq!(mount["mountPath"], "/tmp", "{kind}/{name}");
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|vol| vol["name"] == mount["name"])
+            .unwrap()
+            .clone();
+        assert!(volume["emptyDir"].is_object(), "{kind}/{name}: {volume}");
+    }
+}

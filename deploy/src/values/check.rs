@@ -28,6 +28,34 @@ pub fn check(f: &StackFile) -> Option<Problem> {
     tunnel_trust(f)
         .or_else(|| secret_env(f))
         .or_else(|| single_instance(f))
+        .or_else(|| proxy_cpu(f))
+}
+
+/// A CPU limit below the proxy's worker threads throttles them all under load (CFS quota).
+fn proxy_cpu(f: &StackFile) -> Option<Problem> {
+    let limit = &f.components.trinity_proxy.resources.as_ref()?.limits.cpu.0;
+    let millis = cpu_millis(limit)?;
+    let threads = f.proxy.threads;
+    (millis < u64::from(threads) * 1000).then(|| {
+        let field = "components.trinity_proxy.resources.limits.cpu";
+        Problem::new(
+            field,
+            &[field],
+            format!(
+                "{limit} is below proxy.threads ({threads}): give at least {threads} CPUs, or lower \
+                 proxy.threads"
+            ),
+        )
+    })
+}
+
+/// Millicores of a CPU quantity (`500m`, `2`, `1.5`); `None` for other suffixes.
+fn cpu_millis(q: &str) -> Option<u64> {
+    if let Some(m) = q.strip_suffix('m') {
+        return m.parse().ok();
+    }
+    let cores: f64 = q.parse().ok()?;
+    Some((cores * 1000.0).round() as u64)
 }
 
 /// The databases are single-instance StatefulSets: a second replica is a second, independent

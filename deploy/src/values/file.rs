@@ -5,6 +5,7 @@ use super::scalar::{Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas}
 use super::url::{Prefix, PublicUrl};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 /// The whole values file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -67,6 +68,34 @@ impl Default for Resources {
                 cpu: Quantity("500m".into()),
             },
         }
+    }
+}
+
+impl Resources {
+    fn of(request: (&str, &str), limit: (&str, &str)) -> Self {
+        let q = |s: &str| Quantity(s.to_owned());
+        Resources {
+            requests: ResourceValues {
+                memory: q(request.0),
+                cpu: q(request.1),
+            },
+            limits: ResourceValues {
+                memory: q(limit.0),
+                cpu: q(limit.1),
+            },
+        }
+    }
+
+    /// trinity-ai's default (not the shared one): requests 1Gi / 500m, limits 2Gi / 1 CPU, room to
+    /// load a model.
+    pub fn trinity_ai() -> Self {
+        Resources::of(("1Gi", "500m"), ("2Gi", "1"))
+    }
+
+    /// trinity-proxy's default (not the shared one): requests 128Mi / 250m, limits 512Mi and one
+    /// CPU per worker thread, so the CFS quota never throttles the threads it runs.
+    pub fn proxy(threads: u32) -> Self {
+        Resources::of(("128Mi", "250m"), ("512Mi", &threads.max(1).to_string()))
     }
 }
 
@@ -166,7 +195,7 @@ impl Default for NodePorts {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxySettings {
-    /// Worker threads per proxy pod. Default 2.
+    /// Worker threads per proxy pod. Default 2. The proxy's CPU limit may not be below it.
     pub threads: u32,
     /// CIDRs whose forwarding headers the proxy believes. Default none. Required with cloudflared:
     /// the cluster's pod CIDR, so the cloudflared pods are trusted (`client_ip.header` is then
@@ -204,6 +233,11 @@ pub struct Apps {
     pub probe_host: String,
     /// Celery application module (`celery -A <app>`). Default `trinity`.
     pub celery_app: String,
+    /// Worker processes per celery pod (`--concurrency`). Default 2.
+    pub celery_concurrency: NonZeroU32,
+    /// Tasks a worker process runs before it is replaced (`--max-tasks-per-child`), bounding
+    /// leaks. Default 100.
+    pub celery_max_tasks_per_child: NonZeroU32,
     /// PostgreSQL database name. Default `trinity`.
     pub postgres_db: String,
     /// Path prefix of Django's admin static files, routed to web beside the frontend's `/static`.
@@ -217,6 +251,8 @@ impl Default for Apps {
             tag: "0.1.0".into(),
             probe_host: "localhost".into(),
             celery_app: "trinity".into(),
+            celery_concurrency: NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN),
+            celery_max_tasks_per_child: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
             postgres_db: "trinity".into(),
             django_static_prefix: Prefix("/static/admin".into()),
         }

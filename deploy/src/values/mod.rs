@@ -225,16 +225,25 @@ impl From<StackFile> for Values {
             minio: resolve(&c.minio, "minio/minio", "RELEASE.2025-04-22T22-12-26Z", 1),
             web: trinity(resolve(&c.web, "trinity/web", app_tag, 2)),
             fastapi: trinity(resolve(&c.fastapi, "trinity/fastapi", app_tag, 2)),
-            trinity_ai: trinity(resolve(&c.trinity_ai, "trinity/trinity-ai", app_tag, 1)),
+            trinity_ai: trinity(Component {
+                resources: c
+                    .trinity_ai
+                    .resources
+                    .clone()
+                    .unwrap_or_else(Resources::trinity_ai),
+                ..resolve(&c.trinity_ai, "trinity/trinity-ai", app_tag, 1)
+            }),
             frontend: trinity(resolve(&c.frontend, "trinity/frontend", app_tag, 2)),
             celery: trinity(resolve(&c.celery, "trinity/web", app_tag, 2)),
             flight: trinity(resolve(&c.flight, "trinity/flight", app_tag, 1)),
-            trinity_proxy: trinity(resolve(
-                &c.trinity_proxy,
-                "trinity/trinity-proxy",
-                "0.1.0",
-                2,
-            )),
+            trinity_proxy: trinity(Component {
+                resources: c
+                    .trinity_proxy
+                    .resources
+                    .clone()
+                    .unwrap_or_else(|| Resources::proxy(f.proxy.threads)),
+                ..resolve(&c.trinity_proxy, "trinity/trinity-proxy", "0.1.0", 2)
+            }),
             cloudflared_image: resolve(&c.cloudflared, "cloudflare/cloudflared", "2025.7.0", 2),
             backup_tools: resolve(
                 &c.backup_tools,

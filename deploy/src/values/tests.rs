@@ -314,3 +314,47 @@ fn exposing_databases_warns() {
     // Without NodePorts nothing is exposed, so nothing to warn about.
     assert!(warnings(&parse("x", "node_ports: {expose_databases: true}\n").unwrap()).is_empty());
 }
+
+#[test]
+fn celery_worker_settings_are_positive() {
+    let v = parse("x", "").unwrap();
+    assert_eq!(v.apps.celery_concurrency.get(), 2);
+    assert_eq!(v.apps.celery_max_tasks_per_child.get(), 100);
+    let e = err("apps:\n  celery_concurrency: 0\n");
+    assert!(
+        e.starts_with("stack.yaml:2:23: apps.celery_concurrency: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn trinity_ai_and_the_proxy_have_their_own_resource_defaults() {
+    let v = parse(
+        "x",
+        "resources: {requests: {memory: 256Mi, cpu: 100m}, limits: {memory: 512Mi, cpu: 200m}}\n",
+    )
+    .unwrap();
+    assert_eq!(v.web.resources.limits.memory.0, "512Mi");
+    assert_eq!(v.trinity_ai.resources.limits.memory.0, "2Gi");
+    assert_eq!(v.trinity_ai.resources.limits.cpu.0, "1");
+    // The proxy's CPU limit follows its threads.
+    assert_eq!(v.trinity_proxy.resources.limits.cpu.0, "2");
+    let four = parse("x", "proxy: {threads: 4}\n").unwrap();
+    assert_eq!(four.trinity_proxy.resources.limits.cpu.0, "4");
+}
+
+#[test]
+fn proxy_cpu_limit_below_threads_is_located() {
+    let text = "proxy: {threads: 2}\ncomponents:\n  trinity_proxy:\n    resources:\n      \
+                requests: {memory: 128Mi, cpu: 250m}\n      limits: {memory: 512Mi, cpu: 1500m}\n";
+    let e = err(text);
+    assert!(
+        e.starts_with(
+            "stack.yaml:6:36: components.trinity_proxy.resources.limits.cpu: 1500m is below proxy.threads (2)"
+        ),
+        "{e}"
+    );
+    let ok = text.replace("1500m", "\"2\"");
+    assert!(parse("x", &ok).is_ok());
+    assert!(parse("x", &ok.replace("\"2\"", "2500m")).is_ok());
+}
