@@ -76,35 +76,22 @@ fn cloudflared(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
     deployment(v, "cloudflared", Tier::Tunnel, img.replicas, pod)
 }
 
+/// A prometheus-operator object, labelled with `monitoring.labels` too (what the operator's
+/// `serviceMonitorSelector` / `ruleSelector` match, e.g. `release: kube-prometheus-stack`).
 fn custom(v: &Values, kind: &str, name: &str, spec: serde_json::Value) -> Object {
+    let mut l = labels(PROXY, Tier::Edge);
+    l.extend(
+        v.monitoring
+            .labels
+            .iter()
+            .map(|(k, x)| (k.0.clone(), x.0.clone())),
+    );
     Object::Custom(CustomObject {
         api_version: "monitoring.coreos.com/v1".to_owned(),
         kind: kind.to_owned(),
-        metadata: meta(v, name, labels(PROXY, Tier::Edge)),
+        metadata: meta(v, name, l),
         spec,
     })
-}
-
-/// Alerts on the proxy's metric names (see the metrics contract).
-fn alert_rules() -> serde_json::Value {
-    let ratio_5xx = "sum(rate(trinity_proxy_requests_total{code=~\"5..\"}[5m])) \
-                     / clamp_min(sum(rate(trinity_proxy_requests_total[5m])), 1e-9) > 0.05";
-    let p99 = "histogram_quantile(0.99, sum by (le, route) \
-               (rate(trinity_proxy_request_duration_seconds_bucket[5m]))) > 2";
-    json!([{
-        "name": "trinity-proxy",
-        "rules": [
-            {"alert": "TrinityProxyHigh5xxRate", "expr": ratio_5xx, "for": "10m",
-             "labels": {"severity": "critical"},
-             "annotations": {"summary": "More than 5% of requests through trinity-proxy answer 5xx"}},
-            {"alert": "TrinityProxyEndpointDown", "expr": "trinity_proxy_endpoint_healthy == 0", "for": "5m",
-             "labels": {"severity": "warning"},
-             "annotations": {"summary": "Upstream {{ $labels.upstream }} endpoint {{ $labels.endpoint }} fails its health checks"}},
-            {"alert": "TrinityProxyHighP99Latency", "expr": p99, "for": "10m",
-             "labels": {"severity": "warning"},
-             "annotations": {"summary": "p99 latency of route {{ $labels.route }} is above 2s"}}
-        ]
-    }])
 }
 
 fn dashboard() -> serde_json::Value {
@@ -144,7 +131,7 @@ fn monitoring(v: &Values) -> Vec<Object> {
             v,
             "PrometheusRule",
             PROXY,
-            json!({ "groups": alert_rules() }),
+            json!({ "groups": super::alerts::groups(v) }),
         ),
         ConfigMap {
             metadata: meta(v, "trinity-proxy-dashboard", dash_labels),

@@ -660,3 +660,25 @@ fn app_containers_get_a_writable_home() {
         assert!(volume["emptyDir"].is_object(), "{kind}/{name}: {volume}");
     }
 }
+
+#[test]
+fn monitoring_objects_carry_the_operators_selector_labels() {
+    let text = format!(
+        "{ALL_ON}monitoring: {{enabled: true, labels: {{release: kube-prometheus-stack}}}}\n"
+    );
+    let text = text.replace("monitoring: {enabled: true}\n", "");
+    let ms = render(&parse("x", &text).unwrap()).unwrap();
+    for kind in ["ServiceMonitor", "PrometheusRule"] {
+        let m = ms.iter().find(|m| m.object.kind() == kind).unwrap();
+        let doc = serde_json::to_value(&m.object).unwrap();
+        assert_eq!(
+            doc["metadata"]["labels"]["release"], "kube-prometheus-stack",
+            "{kind}"
+        );
+        // The stack's own labels stay.
+        assert_eq!(
+            doc["metadata"]["labels"]["app.kubernetes.io/part-of"], "trinity",
+            "{kind}"
+        );
+    }
+}

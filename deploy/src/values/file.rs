@@ -1,7 +1,9 @@
 //! The values file format: serde structs, `deny_unknown_fields`, every default named in its doc comment.
 
 use super::image::{Digest, PullPolicy, Registry, SecretName};
-use super::scalar::{Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas};
+use super::scalar::{
+    Cidr, DnsLabel, Duration, EnvName, Hour, LabelKey, LabelValue, Quantity, Replicas,
+};
 use super::url::{Prefix, PublicUrl};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -342,6 +344,10 @@ impl Default for Cloudflared {
 pub struct Monitoring {
     /// Default false. Applied only when the prometheus-operator CRDs exist.
     pub enabled: bool,
+    /// Labels added to the ServiceMonitor and PrometheusRule, which the operator selects by
+    /// (`serviceMonitorSelector`, `ruleSelector`), e.g. `release: kube-prometheus-stack`.
+    /// Default none: fine for an operator that selects everything, ignored silently otherwise.
+    pub labels: BTreeMap<LabelKey, LabelValue>,
 }
 
 /// Backup CronJobs.

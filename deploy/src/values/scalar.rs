@@ -197,3 +197,58 @@ impl<'de> Deserialize<'de> for EnvName {
         }
     }
 }
+
+/// A Kubernetes label key: an optional DNS subdomain prefix and '/', then a name of at most 63
+/// alphanumerics, '-', '_' or '.', starting and ending alphanumeric.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LabelKey(pub String);
+
+/// A Kubernetes label value: empty, or a label name (see [`LabelKey`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelValue(pub String);
+
+fn is_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Whether `s` is a label key, `[prefix/]name`.
+pub fn is_label_key(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((prefix, name)) => {
+            prefix.len() <= 253 && prefix.split('.').all(is_dns1123_label) && is_label_name(name)
+        }
+        None => is_label_name(s),
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_label_key(&s) {
+            Ok(LabelKey(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "{s:?} is not a label key ([prefix/]name, name at most 63 alphanumerics, '-', '_', '.')"
+            )))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() || is_label_name(&s) {
+            Ok(LabelValue(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "{s:?} is not a label value (at most 63 alphanumerics, '-', '_', '.')"
+            )))
+        }
+    }
+}

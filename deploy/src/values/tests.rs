@@ -358,3 +358,20 @@ fn proxy_cpu_limit_below_threads_is_located() {
     assert!(parse("x", &ok).is_ok());
     assert!(parse("x", &ok.replace("\"2\"", "2500m")).is_ok());
 }
+
+#[test]
+fn monitoring_labels_are_label_syntax() {
+    let v = parse(
+        "x",
+        "monitoring:\n  labels: {release: kube-prometheus-stack, example.com/team: web}\n",
+    )
+    .unwrap();
+    assert_eq!(v.monitoring.labels.len(), 2);
+    let e = err("monitoring:\n  labels:\n    release: \"kube prometheus\"\n");
+    assert!(
+        e.starts_with("stack.yaml:3:14: monitoring.labels.release: "),
+        "{e}"
+    );
+    let e = err("monitoring:\n  labels:\n    -bad: x\n");
+    assert!(e.contains("monitoring.labels"), "{e}");
+}
