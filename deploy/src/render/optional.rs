@@ -150,7 +150,7 @@ const BACKUP_UID: i64 = 1000;
 fn backups(v: &Values) -> Vec<Object> {
     let claim = PersistentVolumeClaim {
         metadata: meta(v, "backups", labels("backups", Tier::App)),
-        spec: Some(claim_spec(v, &v.storage.backups.0)),
+        spec: Some(claim_spec(v, &v.backups_size.0)),
         ..PersistentVolumeClaim::default()
     };
     let keep = v.backups.retention_days;
@@ -166,10 +166,14 @@ fn backups(v: &Values) -> Vec<Object> {
          --username \"$MONGO_USER\" --password \"$MONGO_PASSWORD\" --gzip --archive=/backups/mongo/{stamp}.archive.gz; {}",
         prune("/backups/mongo")
     );
-    let minio = "set -eu; mkdir -p /backups/minio; \
-                 mc alias set trinity http://minio:9000 \"$MINIO_ACCESS_KEY\" \"$MINIO_SECRET_KEY\" >/dev/null; \
-                 mc mirror --overwrite --remove trinity /backups/minio"
-        .to_owned();
+    // A dated snapshot per run (a mirror with --remove would copy deletions too, keeping no
+    // history); snapshots past the retention are removed by mc itself (the mc image has no find).
+    let minio = format!(
+        "set -eu; dir=/backups/minio/{stamp}; mkdir -p \"$dir\"; \
+         mc alias set trinity http://minio:9000 \"$MINIO_ACCESS_KEY\" \"$MINIO_SECRET_KEY\" >/dev/null; \
+         mc mirror trinity \"$dir\"; \
+         mc rm --recursive --force --older-than {keep}d /backups/minio"
+    );
     let pg_env = vec![
         secret_env("POSTGRES_USER", secrets::POSTGRES.name, "username"),
         secret_env("PGPASSWORD", secrets::POSTGRES.name, "password"),
@@ -268,6 +272,7 @@ fn cron(
         metadata: meta(v, name, pod_labels.clone()),
         spec: Some(CronJobSpec {
             schedule,
+            time_zone: v.backups.time_zone.as_ref().map(|z| z.0.clone()),
             concurrency_policy: Some("Forbid".to_owned()),
             starting_deadline_seconds: Some(3600),
             successful_jobs_history_limit: Some(3),

@@ -682,3 +682,54 @@ fn monitoring_objects_carry_the_operators_selector_labels() {
         );
     }
 }
+
+#[test]
+fn backups_keep_dated_minio_snapshots_in_the_time_zone() {
+    let v = parse(
+        "x",
+        "backups: {enabled: true, retention_days: 5, time_zone: Europe/Berlin}\n",
+    )
+    .unwrap();
+    let ms = render(&v).unwrap();
+    let crons: Vec<serde_json::Value> = ms
+        .iter()
+        .filter(|m| m.object.kind() == "CronJob")
+        .map(|m| serde_json::to_value(&m.object).unwrap())
+        .collect();
+    assert_eq!(crons.len(), 3);
+    for c in &crons {
+        assert_eq!(
+            c["spec"]["timeZone"], "Europe/Berlin",
+            "{}",
+            c["metadata"]["name"]
+        );
+    }
+    let minio = crons
+        .iter()
+        .find(|c| c["metadata"]["name"] == "backup-minio")
+        .unwrap();
+    let script =
+        minio["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][2]
+            .as_str()
+            .unwrap();
+    assert!(!script.contains("--remove"), "{script}");
+    assert!(
+        script.contains("dir=/backups/minio/$(date +%Y%m%d-%H%M%S)"),
+        "{script}"
+    );
+    assert!(script.contains("mc mirror trinity \"$dir\""), "{script}");
+    assert!(
+        script.contains("--older-than 5d /backups/minio"),
+        "{script}"
+    );
+    let claim = ms
+        .iter()
+        .find(|m| m.object.kind() == "PersistentVolumeClaim" && m.object.name() == "backups")
+        .unwrap();
+    let claim = serde_json::to_value(&claim.object).unwrap();
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "100Gi");
+    // No zone given: the field is left to the cluster.
+    let plain =
+        to_yaml(&render(&parse("x", "backups: {enabled: true}\n").unwrap()).unwrap()).unwrap();
+    assert!(!plain.contains("timeZone"));
+}

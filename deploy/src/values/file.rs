@@ -2,7 +2,7 @@
 
 use super::image::{Digest, PullPolicy, Registry, SecretName};
 use super::scalar::{
-    Cidr, DnsLabel, Duration, EnvName, Hour, LabelKey, LabelValue, Quantity, Replicas,
+    Cidr, DnsLabel, Duration, EnvName, Hour, LabelKey, LabelValue, Quantity, Replicas, TimeZone,
 };
 use super::url::{Prefix, PublicUrl};
 use serde::Deserialize;
@@ -123,8 +123,10 @@ pub struct Storage {
     pub redis: Quantity,
     /// Default 10Gi.
     pub minio: Quantity,
-    /// Backup volume. Default 10Gi.
-    pub backups: Quantity,
+    /// Backup volume. Default: room for `backups.retention_days` days of every copy,
+    /// (postgres + mongo + minio) × retention_days (140Gi with the defaults); dumps are compressed,
+    /// so this is the worst case.
+    pub backups: Option<Quantity>,
 }
 
 impl Default for Storage {
@@ -135,7 +137,7 @@ impl Default for Storage {
             mongo: Quantity("5Gi".into()),
             redis: Quantity("2Gi".into()),
             minio: Quantity("10Gi".into()),
-            backups: Quantity("10Gi".into()),
+            backups: None,
         }
     }
 }
@@ -356,11 +358,14 @@ pub struct Monitoring {
 pub struct Backups {
     /// Default false.
     pub enabled: bool,
-    /// Hour (0-23, cluster time zone) of the PostgreSQL dump; MongoDB runs at minute 20 and MinIO at
+    /// Hour (0-23, in `time_zone`) of the PostgreSQL dump; MongoDB runs at minute 20 and MinIO at
     /// minute 40 of the same hour. Default 2.
     pub hour: Hour,
-    /// Days a dump is kept. Default 7.
-    pub retention_days: u32,
+    /// Days a dump or MinIO snapshot is kept. Default 7.
+    pub retention_days: NonZeroU32,
+    /// IANA time zone of the CronJobs' schedule (`timeZone`), e.g. `Europe/Berlin`. Default none:
+    /// the kube-controller-manager's zone (usually UTC).
+    pub time_zone: Option<TimeZone>,
 }
 
 impl Default for Backups {
@@ -368,7 +373,8 @@ impl Default for Backups {
         Backups {
             enabled: false,
             hour: Hour(2),
-            retention_days: 7,
+            retention_days: NonZeroU32::new(7).unwrap_or(NonZeroU32::MIN),
+            time_zone: None,
         }
     }
 }

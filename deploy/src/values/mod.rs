@@ -17,7 +17,8 @@ pub use file::{
 };
 pub use image::{Digest, PullPolicy, Registry, SecretName, is_registry, names_registry};
 pub use scalar::{
-    Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas, is_dns1123_label, is_env_name,
+    Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas, TimeZone, is_dns1123_label,
+    is_env_name,
 };
 use std::collections::BTreeMap;
 pub use url::{Prefix, PublicUrl, is_prefix};
@@ -121,9 +122,34 @@ fn strip_location(message: &str) -> String {
     }
 }
 
+/// Room for `days` copies of each stateful volume, in whole Gi rounded up:
+/// (postgres + mongo + minio) × days. Sizes that are not byte quantities count as 0.
+fn backups_size(s: &Storage, days: u32) -> Quantity {
+    const GI: u128 = 1 << 30;
+    let total: u128 = [&s.postgres, &s.mongo, &s.minio]
+        .iter()
+        .filter_map(|q| q.bytes())
+        .sum::<u128>()
+        * u128::from(days);
+    Quantity(format!("{}Gi", total.div_ceil(GI).max(1)))
+}
+
 /// What the values allow but an operator should hear about: printed on stderr by every command.
 pub fn warnings(v: &Values) -> Vec<String> {
     let mut out = Vec::new();
+    let need = backups_size(&v.storage, v.backups.retention_days.get());
+    let short = |q: &Quantity| {
+        q.bytes()
+            .zip(need.bytes())
+            .is_some_and(|(has, need)| has < need)
+    };
+    if v.backups.enabled && short(&v.backups_size) {
+        out.push(format!(
+            "storage.backups: {} may not hold {} days of postgres + mongo + minio copies \
+             (up to {})",
+            v.backups_size.0, v.backups.retention_days, need.0
+        ));
+    }
     if v.node_ports.enabled && v.node_ports.expose_databases {
         out.push(
             "node_ports.expose_databases: PostgreSQL, MongoDB, Redis and MinIO get NodePorts; \
@@ -167,6 +193,8 @@ pub struct Values {
     pub public_url: PublicUrl,
     /// Secrets every pod pulls its images with.
     pub image_pull_secrets: Vec<String>,
+    /// Size of the backups volume: `storage.backups`, or room for every copy kept.
+    pub backups_size: Quantity,
     pub storage: Storage,
     pub node_ports: NodePorts,
     pub proxy: ProxySettings,
@@ -252,6 +280,11 @@ impl From<StackFile> for Values {
                 1,
             ),
             image_pull_secrets: f.image_pull_secrets.into_iter().map(|s| s.0).collect(),
+            backups_size: f
+                .storage
+                .backups
+                .clone()
+                .unwrap_or_else(|| backups_size(&f.storage, f.backups.retention_days.get())),
             namespace: f.namespace.0,
             public_url: f.public_url,
             storage: f.storage,

@@ -252,3 +252,55 @@ impl<'de> Deserialize<'de> for LabelValue {
         }
     }
 }
+
+/// An IANA time zone name such as `UTC` or `America/New_York` (the API server checks it exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeZone(pub String);
+
+/// Whether `s` is shaped like a tz database name: `/`-separated parts of letters, digits, `_`, `-`, `+`.
+pub fn is_time_zone(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('/').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
+        })
+}
+
+impl<'de> Deserialize<'de> for TimeZone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_time_zone(&s) {
+            Ok(TimeZone(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "expected an IANA time zone like \"Europe/Berlin\" or \"UTC\", got {s:?}"
+            )))
+        }
+    }
+}
+
+impl Quantity {
+    /// The quantity in bytes, for memory and storage sizes (binary or decimal suffix, or none).
+    pub fn bytes(&self) -> Option<u128> {
+        let s = self.0.as_str();
+        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, suffix) = s.split_at(end);
+        let number: u128 = number.parse().ok()?;
+        let scale: u128 = match suffix {
+            "" => 1,
+            "Ki" => 1 << 10,
+            "Mi" => 1 << 20,
+            "Gi" => 1 << 30,
+            "Ti" => 1 << 40,
+            "Pi" => 1 << 50,
+            "k" => 1_000,
+            "M" => 1_000_000,
+            "G" => 1_000_000_000,
+            "T" => 1_000_000_000_000,
+            _ => return None,
+        };
+        number.checked_mul(scale)
+    }
+}

@@ -375,3 +375,42 @@ fn monitoring_labels_are_label_syntax() {
     let e = err("monitoring:\n  labels:\n    -bad: x\n");
     assert!(e.contains("monitoring.labels"), "{e}");
 }
+
+#[test]
+fn backups_volume_fits_every_copy_kept_by_default() {
+    let d = parse("x", "").unwrap();
+    // (5Gi + 5Gi + 10Gi) x 7 days.
+    assert_eq!(d.backups_size.0, "140Gi");
+    let v = parse(
+        "x",
+        "storage: {postgres: 2Gi, mongo: 1024Mi, minio: 500M}\nbackups: {retention_days: 3}\n",
+    )
+    .unwrap();
+    // (2Gi + 1Gi + 0.47Gi) x 3 = 10.4Gi, rounded up.
+    assert_eq!(v.backups_size.0, "11Gi");
+    let set = parse("x", "storage: {backups: 50Gi}\nbackups: {enabled: true}\n").unwrap();
+    assert_eq!(set.backups_size.0, "50Gi");
+    let w = warnings(&set);
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("storage.backups: 50Gi may not hold 7 days")),
+        "{w:?}"
+    );
+    assert!(
+        warnings(&parse("x", "storage: {backups: 200Gi}\nbackups: {enabled: true}\n").unwrap())
+            .is_empty()
+    );
+}
+
+#[test]
+fn backup_time_zone_and_retention_are_checked() {
+    let v = parse("x", "backups: {time_zone: America/New_York}\n").unwrap();
+    assert_eq!(v.backups.time_zone.unwrap().0, "America/New_York");
+    let e = err("backups:\n  time_zone: \"TZ=UTC\"\n");
+    assert!(e.starts_with("stack.yaml:2:14: backups.time_zone: "), "{e}");
+    let e = err("backups:\n  retention_days: 0\n");
+    assert!(
+        e.starts_with("stack.yaml:2:19: backups.retention_days: "),
+        "{e}"
+    );
+}
