@@ -1,12 +1,13 @@
-//! Builders shared by the component renderers: labels, security contexts, probes, env, Services.
+//! Pieces shared by the component renderers: labels, security contexts, probes, env vars, Services,
+//! Deployments, spread and disruption budgets (containers and pods: [`super::builder`]).
 
-use crate::values::{Component, Resources, Values};
+use crate::values::{Resources, Values};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
-    HTTPGetAction, HTTPHeader, LocalObjectReference, PodSecurityContext, PodSpec, PodTemplateSpec,
-    Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service,
-    ServicePort, ServiceSpec, Sysctl, TCPSocketAction, TopologySpreadConstraint,
+    Capabilities, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, HTTPHeader,
+    LocalObjectReference, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
+    ServiceSpec, Sysctl, TCPSocketAction, TopologySpreadConstraint,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -225,45 +226,6 @@ pub fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
     }
 }
 
-/// All keys of a ConfigMap as env vars.
-pub fn env_from_config(name: &str) -> EnvFromSource {
-    EnvFromSource {
-        config_map_ref: Some(ConfigMapEnvSource {
-            name: name.to_owned(),
-            optional: Some(false),
-        }),
-        ..EnvFromSource::default()
-    }
-}
-
-/// A container with the stack's security context and the component's image, resources and the
-/// values' extra env (see [`set_env`]).
-pub fn container(name: &str, c: &Component) -> Container {
-    let mut k = Container {
-        name: name.to_owned(),
-        image: Some(c.image_ref()),
-        image_pull_policy: Some(c.pull_policy.as_str().to_owned()),
-        resources: Some(resources(&c.resources)),
-        security_context: Some(container_security()),
-        ..Container::default()
-    };
-    set_env(&mut k, Vec::new(), c);
-    k
-}
-
-/// The container's env: `rendered`, then the component's values `env:`; a values entry replaces a
-/// rendered one of the same name in place.
-pub fn set_env(k: &mut Container, rendered: Vec<EnvVar>, c: &Component) {
-    let mut vars = rendered;
-    for (name, value) in &c.env {
-        match vars.iter_mut().find(|e| &e.name == name) {
-            Some(e) => *e = env(name, value),
-            None => vars.push(env(name, value)),
-        }
-    }
-    k.env = (!vars.is_empty()).then_some(vars);
-}
-
 /// One Service port: (name, port, target port name, NodePort when enabled).
 pub struct Port<'a>(pub &'a str, pub i32, pub &'a str, pub Option<i32>);
 
@@ -342,13 +304,6 @@ pub fn pdb(v: &Values, app: &str, tier: Tier) -> PodDisruptionBudget {
     }
 }
 
-/// The container may not write its image's files (what it needs is mounted).
-pub fn read_only_root(c: &mut Container) {
-    if let Some(s) = c.security_context.as_mut() {
-        s.read_only_root_filesystem = Some(true);
-    }
-}
-
 /// `Some(port)` when NodePorts are enabled.
 pub fn node_port(v: &Values, port: i32) -> Option<i32> {
     v.node_ports.enabled.then_some(port)
@@ -403,15 +358,5 @@ pub fn claim_spec(v: &Values, size: &str) -> k8s_openapi::api::core::v1::Persist
             ..VolumeResourceRequirements::default()
         }),
         ..PersistentVolumeClaimSpec::default()
-    }
-}
-
-/// A named TCP container port.
-pub fn container_port(name: &str, port: i32) -> k8s_openapi::api::core::v1::ContainerPort {
-    k8s_openapi::api::core::v1::ContainerPort {
-        name: Some(name.to_owned()),
-        container_port: port,
-        protocol: Some("TCP".to_owned()),
-        ..Default::default()
     }
 }

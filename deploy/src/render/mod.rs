@@ -5,6 +5,7 @@
 
 pub mod alerts;
 mod apps;
+mod builder;
 mod common;
 mod databases;
 mod network;

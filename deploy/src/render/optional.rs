@@ -2,10 +2,10 @@
 //! and a Grafana dashboard) and backups (CronJobs onto a `backups` volume).
 
 use super::apps::APP_ENV;
+use super::builder::Builder;
 use super::common::{
-    Tier, Timing, claim_spec, container, container_port, deployment, env, env_from_config,
-    http_probe, labels, meta, pod_security, pull_secrets, read_only_root, secret_env, selector,
-    set_env, stack_labels,
+    Tier, Timing, claim_spec, deployment, env, http_probe, labels, meta, pull_secrets, secret_env,
+    selector, stack_labels,
 };
 use super::proxy::{METRICS_SERVICE, NAME as PROXY};
 use crate::object::{Component, CustomObject, Manifest, Object};
@@ -13,8 +13,7 @@ use crate::secrets;
 use crate::values::{Component as Image, Values};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
-    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Volume, VolumeMount,
+    ConfigMap, EnvVar, PersistentVolumeClaim, PodSpec, PodTemplateSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
@@ -43,36 +42,24 @@ pub fn render(v: &Values) -> Vec<Manifest> {
 
 fn cloudflared(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
     let img = &v.cloudflared_image;
-    let mut c = container("cloudflared", img);
-    c.args = Some(
-        [
+    let pod = Builder::new("cloudflared", img, 65532)
+        .args([
             "tunnel",
             "--no-autoupdate",
             "--metrics",
             "0.0.0.0:2000",
             "run",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
-    );
-    set_env(
-        &mut c,
-        vec![secret_env(
+        ])
+        .env([secret_env(
             "TUNNEL_TOKEN",
             &v.cloudflared.token_secret,
             "token",
-        )],
-        img,
-    );
-    c.ports = Some(vec![container_port("metrics", 2000)]);
-    read_only_root(&mut c);
-    c.readiness_probe = Some(http_probe("/ready", "metrics", None, Timing::READY));
-    c.liveness_probe = Some(http_probe("/ready", "metrics", None, Timing::LIVE));
-    let pod = PodSpec {
-        security_context: Some(pod_security(65532)),
-        containers: vec![c],
-        ..PodSpec::default()
-    };
+        )])
+        .port("metrics", 2000)
+        .read_only_root()
+        .readiness(http_probe("/ready", "metrics", None, Timing::READY))
+        .liveness(http_probe("/ready", "metrics", None, Timing::LIVE))
+        .pod();
     deployment(v, "cloudflared", Tier::Tunnel, img.replicas, pod)
 }
 
@@ -228,44 +215,17 @@ fn cron(
     script: String,
     env: Vec<EnvVar>,
 ) -> CronJob {
-    let mut c = container(name, image);
-    c.command = Some(vec!["sh".into(), "-c".into(), script]);
-    c.env_from = Some(vec![env_from_config(APP_ENV)]);
-    set_env(&mut c, env, image);
-    c.volume_mounts = Some(vec![
-        VolumeMount {
-            name: "backups".into(),
-            mount_path: "/backups".into(),
-            ..VolumeMount::default()
-        },
-        VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..VolumeMount::default()
-        },
-    ]);
     let pod = PodSpec {
         restart_policy: Some("OnFailure".to_owned()),
         image_pull_secrets: pull_secrets(v),
         automount_service_account_token: Some(false),
-        security_context: Some(pod_security(BACKUP_UID)),
-        containers: vec![c],
-        volumes: Some(vec![
-            Volume {
-                name: "backups".into(),
-                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                    claim_name: "backups".into(),
-                    read_only: None,
-                }),
-                ..Volume::default()
-            },
-            Volume {
-                name: "tmp".into(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Volume::default()
-            },
-        ]),
-        ..PodSpec::default()
+        ..Builder::new(name, image, BACKUP_UID)
+            .command(["sh".to_owned(), "-c".to_owned(), script])
+            .env_from_config(APP_ENV)
+            .env(env)
+            .claim("backups", "/backups", "backups")
+            .scratch("tmp", "/tmp")
+            .pod()
     };
     let pod_labels = labels("backups", Tier::App);
     CronJob {

@@ -173,6 +173,7 @@ fn pod_of(ms: &[crate::object::Manifest], name: &str) -> serde_json::Value {
     serde_json::to_value(&m.object).unwrap()["spec"]["template"]["spec"].clone()
 }
 
+mod builder;
 mod env;
 mod network;
 mod workloads;
