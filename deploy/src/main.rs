@@ -95,6 +95,9 @@ async fn main() -> ExitCode {
 /// Values → manifests, refusing a stack that does not validate.
 fn load(path: &Path, check: bool) -> Result<(String, Vec<Manifest>)> {
     let v = values::load(path)?;
+    for w in values::warnings(&v) {
+        eprintln!("warning: {w}");
+    }
     let manifests = render::render(&v)?;
     if check {
         let schemas = Schemas::load()?;

@@ -73,3 +73,22 @@ fn render_out_writes_component_files_and_removes_stale_ones() {
     assert!(!dir.path().join("99-gone.yaml").exists());
     assert!(dir.path().join("notes.txt").exists());
 }
+
+#[test]
+fn exposed_databases_are_warned_about_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stack.yaml");
+    std::fs::write(
+        &path,
+        "node_ports: {enabled: true, expose_databases: true}\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["validate", "--values", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.starts_with("warning: node_ports.expose_databases: "),
+        "{err}"
+    );
+    let (_, _, quiet) = run(&["validate"]);
+    assert!(!quiet.contains("warning"), "{quiet}");
+}

@@ -20,7 +20,7 @@ fn check(values_file: &str) -> Config {
 fn rendered_proxy_config_is_accepted_by_the_proxy() {
     for file in ["config/stack.yaml", "deploy/tests/values/full.yaml"] {
         let config = check(file);
-        assert_eq!(config.routes.len(), 5, "{file}");
+        assert_eq!(config.routes.len(), 6, "{file}");
         for u in &config.upstreams {
             let Discovery::Kubernetes(k) = &u.discovery else {
                 panic!(
@@ -28,13 +28,25 @@ fn rendered_proxy_config_is_accepted_by_the_proxy() {
                     u.name
                 )
             };
-            assert!(matches!(k.port, PortRef::Number(_)), "{file}: {}", u.name);
+            // By name: the EndpointSlice's port, whatever number the Service itself listens on.
+            assert!(matches!(k.port, PortRef::Name(_)), "{file}: {}", u.name);
             assert!(k.namespace.is_some(), "{file}: {}", u.name);
         }
         let admin = config.routes.iter().find(|r| r.name == "admin").unwrap();
         assert!(admin.redirect_trailing_slash);
+        let statics = config
+            .routes
+            .iter()
+            .find(|r| r.name == "django-static")
+            .unwrap();
+        assert_eq!(statics.upstream, admin.upstream, "{file}");
         assert_eq!(config.admin.port(), 9901);
     }
+    // The full values run cloudflared: the proxy reads the visitor's address from Cloudflare.
+    let tunnel = check("deploy/tests/values/full.yaml");
+    let header = tunnel.client_ip.header.as_ref().map(|h| h.as_str());
+    assert_eq!(header, Some("cf-connecting-ip"));
+    assert!(!tunnel.client_ip.trusted_proxies.is_empty());
 }
 
 #[test]

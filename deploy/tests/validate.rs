@@ -151,8 +151,11 @@ fn lint_catches_out_of_range_node_port() {
 
 #[test]
 fn out_of_range_node_port_in_values_is_caught_by_validate() {
-    let v = trinity_deploy::values::parse("v.yaml", "node_ports: {enabled: true, redis: 6379}\n")
-        .unwrap();
+    let v = trinity_deploy::values::parse(
+        "v.yaml",
+        "node_ports: {enabled: true, expose_databases: true, redis: 6379}\n",
+    )
+    .unwrap();
     let ms = trinity_deploy::render::render(&v).unwrap();
     let f = findings(&ms);
     assert!(

@@ -1,19 +1,16 @@
 //! The Trinity applications: web (Django), fastapi, trinity-ai, frontend, celery, flight, the shared
 //! `trinity-env` ConfigMap and the migration Job that runs before web rolls.
 
+use super::builder::Builder;
 use super::common::{
-    Port, Tier, Timing, container, container_port, deployment, env_from_config, http_probe, labels,
-    meta, node_port, pod_security, pod_security_low_ports, secret_env, service, shell_probe,
-    stack_labels, tcp_probe,
+    Port, Tier, Timing, deployment, env, http_probe, labels, meta, node_port, pdb, pull_secrets,
+    secret_env, service, shell_probe, stack_labels, tcp_probe,
 };
 use crate::object::{Component, Manifest, Object};
 use crate::secrets;
 use crate::values::Values;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, EmptyDirVolumeSource, EnvVar, PodSpec, PodTemplateSpec, Volume,
-    VolumeMount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, EnvVar, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
 
@@ -83,153 +80,176 @@ fn secret_env_vars() -> Vec<EnvVar> {
     ]
 }
 
-/// A backend container: the app env ConfigMap, the generated credentials, no low ports.
-fn backend(name: &str, c: &crate::values::Component) -> Container {
-    let mut k = container(name, c.image_ref(), &c.resources);
-    k.env_from = Some(vec![env_from_config(APP_ENV)]);
-    k.env = Some(secret_env_vars());
-    k
+/// A backend (UID [`APP_UID`]): the app env ConfigMap, the generated credentials, a writable `HOME`.
+fn backend<'a>(name: &str, c: &'a crate::values::Component) -> Builder<'a> {
+    Builder::new(name, c, APP_UID)
+        .env_from_config(APP_ENV)
+        .env(secret_env_vars())
+        .env([env("HOME", HOME)])
+        .scratch(SCRATCH, HOME)
 }
 
-fn pod(uid: i64, c: Container) -> PodSpec {
-    PodSpec {
-        security_context: Some(pod_security(uid)),
-        containers: vec![c],
-        ..PodSpec::default()
+/// A Django backend (web, celery, the migration): what Trinity's settings must read to work behind
+/// the proxy at `public_url`.
+fn django<'a>(name: &str, v: &Values, c: &'a crate::values::Component) -> Builder<'a> {
+    let url = &v.public_url;
+    let mut hosts = vec![url.host.as_str()];
+    if v.apps.probe_host != url.host {
+        hosts.push(v.apps.probe_host.as_str());
     }
+    backend(name, c).env([
+        env(DJANGO_ALLOWED_HOSTS, &hosts.join(",")),
+        env("DJANGO_CSRF_TRUSTED_ORIGINS", &url.origin()),
+        // The proxy always sets X-Forwarded-Proto (a client's own is dropped unless it comes
+        // through a trusted proxy), so Django may believe it: `https` behind TLS termination.
+        env(
+            "DJANGO_SECURE_PROXY_SSL_HEADER",
+            "HTTP_X_FORWARDED_PROTO,https",
+        ),
+    ])
 }
+
+/// Comma-separated host names Django serves: the public host and the probes' Host header.
+pub const DJANGO_ALLOWED_HOSTS: &str = "DJANGO_ALLOWED_HOSTS";
+
+/// celery's liveness timing: (initial delay, period, timeout, failures) = (120s, 300s, 60s, 3).
+pub const CELERY_LIVENESS: Timing = Timing(120, 300, 60, 3);
+
+/// The app images run as [`APP_UID`], which has no passwd entry: `HOME` would be `/`, which is not
+/// writable. `HOME=/tmp` on an emptyDir gives Python's caches and tools a place to write.
+const HOME: &str = "/tmp";
+
+/// Name of the app containers' writable scratch volume (mounted at [`HOME`]).
+const SCRATCH: &str = "tmp";
 
 fn web(v: &Values) -> Vec<Object> {
-    let mut c = backend("web", &v.web);
-    c.ports = Some(vec![container_port("http", 8000)]);
     let host = Some(v.apps.probe_host.as_str());
-    c.startup_probe = Some(http_probe("/admin/", "http", host, Timing(10, 10, 5, 30)));
-    c.readiness_probe = Some(http_probe("/admin/", "http", host, Timing::READY));
-    c.liveness_probe = Some(http_probe("/admin/", "http", host, Timing::LIVE));
+    let pod = django("web", v, &v.web)
+        .port("http", 8000)
+        .startup(http_probe("/admin/", "http", host, Timing(10, 10, 5, 30)))
+        .readiness(http_probe("/admin/", "http", host, Timing::READY))
+        .liveness(http_probe("/admin/", "http", host, Timing::LIVE))
+        .spread("web", false)
+        .pod();
     let ports = [Port("http", 8000, "http", node_port(v, v.node_ports.web))];
     vec![
         service(v, "web", "web", Tier::App, &ports).into(),
-        deployment(v, "web", Tier::App, v.web.replicas, pod(APP_UID, c)).into(),
+        deployment(v, "web", Tier::App, v.web.replicas, pod).into(),
+        pdb(v, "web", Tier::App).into(),
     ]
 }
 
 fn fastapi(v: &Values) -> Vec<Object> {
-    let mut c = backend("fastapi", &v.fastapi);
-    c.ports = Some(vec![container_port("http", 8001)]);
-    c.readiness_probe = Some(tcp_probe("http", Timing::READY));
-    c.liveness_probe = Some(tcp_probe("http", Timing::LIVE));
-    let ports = [Port(
-        "http",
-        8001,
-        "http",
-        node_port(v, v.node_ports.fastapi),
-    )];
+    let pod = backend("fastapi", &v.fastapi)
+        .port("http", 8001)
+        .readiness(tcp_probe("http", Timing::READY))
+        .liveness(tcp_probe("http", Timing::LIVE))
+        .spread("fastapi", false)
+        .pod();
+    let np = node_port(v, v.node_ports.fastapi);
     vec![
-        service(v, "fastapi", "fastapi", Tier::App, &ports).into(),
-        deployment(v, "fastapi", Tier::App, v.fastapi.replicas, pod(APP_UID, c)).into(),
+        service(
+            v,
+            "fastapi",
+            "fastapi",
+            Tier::App,
+            &[Port("http", 8001, "http", np)],
+        )
+        .into(),
+        deployment(v, "fastapi", Tier::App, v.fastapi.replicas, pod).into(),
+        pdb(v, "fastapi", Tier::App).into(),
     ]
 }
 
 fn trinity_ai(v: &Values) -> Vec<Object> {
-    let mut c = backend("trinity-ai", &v.trinity_ai);
-    c.ports = Some(vec![container_port("http", 8002)]);
     // Model loading is slow: up to 10 minutes to start, long probe timeouts once running.
-    c.startup_probe = Some(tcp_probe("http", Timing(10, 10, 5, 60)));
-    c.readiness_probe = Some(tcp_probe("http", Timing(0, 15, 10, 4)));
-    c.liveness_probe = Some(tcp_probe("http", Timing(0, 30, 20, 5)));
-    let ports = [Port(
-        "http",
-        8002,
-        "http",
-        node_port(v, v.node_ports.trinity_ai),
-    )];
+    let pod = backend("trinity-ai", &v.trinity_ai)
+        .port("http", 8002)
+        .startup(tcp_probe("http", Timing(10, 10, 5, 60)))
+        .readiness(tcp_probe("http", Timing(0, 15, 10, 4)))
+        .liveness(tcp_probe("http", Timing(0, 30, 20, 5)))
+        .pod();
+    let np = node_port(v, v.node_ports.trinity_ai);
     vec![
-        service(v, "trinity-ai", "trinity-ai", Tier::App, &ports).into(),
-        deployment(
+        service(
             v,
             "trinity-ai",
+            "trinity-ai",
             Tier::App,
-            v.trinity_ai.replicas,
-            pod(APP_UID, c),
+            &[Port("http", 8002, "http", np)],
         )
         .into(),
+        deployment(v, "trinity-ai", Tier::App, v.trinity_ai.replicas, pod).into(),
     ]
 }
 
 fn frontend(v: &Values) -> Vec<Object> {
-    let f = &v.frontend;
-    let mut c = container("frontend", f.image_ref(), &f.resources);
-    c.ports = Some(vec![container_port("http", 80)]);
-    c.readiness_probe = Some(http_probe("/", "http", None, Timing::READY));
-    c.liveness_probe = Some(http_probe("/", "http", None, Timing::LIVE));
-    let ports = [Port(
-        "http",
-        80,
-        "http",
-        node_port(v, v.node_ports.frontend),
-    )];
     // nginx writes its cache and pid file: give it writable scratch space.
-    let scratch = [("cache", "/var/cache/nginx"), ("run", "/var/run")];
-    c.volume_mounts = Some(
-        scratch
-            .iter()
-            .map(|(name, path)| VolumeMount {
-                name: (*name).to_owned(),
-                mount_path: (*path).to_owned(),
-                ..VolumeMount::default()
-            })
-            .collect(),
-    );
-    let spec = PodSpec {
-        security_context: Some(pod_security_low_ports(NGINX_UID)),
-        volumes: Some(
-            scratch
-                .iter()
-                .map(|(name, _)| Volume {
-                    name: (*name).to_owned(),
-                    empty_dir: Some(EmptyDirVolumeSource::default()),
-                    ..Volume::default()
-                })
-                .collect(),
-        ),
-        ..pod(NGINX_UID, c)
-    };
+    let pod = Builder::new("frontend", &v.frontend, NGINX_UID)
+        .port("http", 80)
+        .readiness(http_probe("/", "http", None, Timing::READY))
+        .liveness(http_probe("/", "http", None, Timing::LIVE))
+        .scratch("cache", "/var/cache/nginx")
+        .scratch("run", "/var/run")
+        .low_ports()
+        .spread("frontend", false)
+        .pod();
+    let np = node_port(v, v.node_ports.frontend);
     vec![
-        service(v, "frontend", "frontend", Tier::App, &ports).into(),
-        deployment(v, "frontend", Tier::App, f.replicas, spec).into(),
+        service(
+            v,
+            "frontend",
+            "frontend",
+            Tier::App,
+            &[Port("http", 80, "http", np)],
+        )
+        .into(),
+        deployment(v, "frontend", Tier::App, v.frontend.replicas, pod).into(),
+        pdb(v, "frontend", Tier::App).into(),
     ]
 }
 
 fn celery(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
-    let mut c = backend("celery", &v.celery);
     let app = &v.apps.celery_app;
-    c.args = Some(vec![
-        "celery".into(),
-        "-A".into(),
-        app.clone(),
-        "worker".into(),
-        "--loglevel=INFO".into(),
-    ]);
-    // `inspect ping` round-trips through Redis: slow under load, so a long timeout and period.
-    let ping = format!("celery -A {app} inspect ping -d \"celery@$HOSTNAME\" --timeout 20");
-    c.liveness_probe = Some(shell_probe(&ping, Timing(60, 60, 30, 3)));
-    deployment(v, "celery", Tier::App, v.celery.replicas, pod(APP_UID, c))
+    // `inspect ping` starts a second Python process loading the whole app (a few hundred MiB) and
+    // round-trips through Redis: only every 5 minutes, with a minute to answer, so a hung worker
+    // is restarted within about 15 minutes without the probe crowding the memory limit.
+    let ping = format!("celery -A {app} inspect ping -d \"celery@$HOSTNAME\" --timeout 30");
+    let pod = django("celery", v, &v.celery)
+        .args([
+            "celery".to_owned(),
+            "-A".to_owned(),
+            app.clone(),
+            "worker".to_owned(),
+            "--loglevel=INFO".to_owned(),
+            format!("--concurrency={}", v.apps.celery_concurrency),
+            format!(
+                "--max-tasks-per-child={}",
+                v.apps.celery_max_tasks_per_child
+            ),
+        ])
+        .liveness(shell_probe(&ping, CELERY_LIVENESS))
+        .pod();
+    deployment(v, "celery", Tier::App, v.celery.replicas, pod)
 }
 
 fn flight(v: &Values) -> Vec<Object> {
-    let mut c = backend("flight", &v.flight);
-    c.ports = Some(vec![container_port("flight", 8815)]);
-    c.readiness_probe = Some(tcp_probe("flight", Timing::READY));
-    c.liveness_probe = Some(tcp_probe("flight", Timing::LIVE));
-    let ports = [Port(
-        "flight",
-        8815,
-        "flight",
-        node_port(v, v.node_ports.flight),
-    )];
+    let pod = backend("flight", &v.flight)
+        .port("flight", 8815)
+        .readiness(tcp_probe("flight", Timing::READY))
+        .liveness(tcp_probe("flight", Timing::LIVE))
+        .pod();
+    let np = node_port(v, v.node_ports.flight);
     vec![
-        service(v, "flight", "flight", Tier::App, &ports).into(),
-        deployment(v, "flight", Tier::App, v.flight.replicas, pod(APP_UID, c)).into(),
+        service(
+            v,
+            "flight",
+            "flight",
+            Tier::App,
+            &[Port("flight", 8815, "flight", np)],
+        )
+        .into(),
+        deployment(v, "flight", Tier::App, v.flight.replicas, pod).into(),
     ]
 }
 
@@ -250,15 +270,11 @@ pub fn migration_name(tag: &str) -> String {
 }
 
 fn migration(v: &Values) -> Job {
-    let mut c = backend("migrate", &v.web);
-    c.args = Some(vec![
-        "python".into(),
-        "manage.py".into(),
-        "migrate".into(),
-        "--noinput".into(),
-    ]);
-    let mut spec = pod(APP_UID, c);
+    let mut spec = django("migrate", v, &v.web)
+        .args(["python", "manage.py", "migrate", "--noinput"])
+        .pod();
     spec.restart_policy = Some("Never".to_owned());
+    spec.image_pull_secrets = pull_secrets(v);
     spec.automount_service_account_token = Some(false);
     Job {
         metadata: meta(

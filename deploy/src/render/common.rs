@@ -1,13 +1,15 @@
-//! Builders shared by the component renderers: labels, security contexts, probes, env, Services.
+//! Pieces shared by the component renderers: labels, security contexts, probes, env vars, Services,
+//! Deployments, spread and disruption budgets (containers and pods: [`super::builder`]).
 
 use crate::values::{Resources, Values};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
-    HTTPGetAction, HTTPHeader, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    Capabilities, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, HTTPHeader,
+    LocalObjectReference, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
     ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
-    ServiceSpec, Sysctl, TCPSocketAction,
+    ServiceSpec, Sysctl, TCPSocketAction, TopologySpreadConstraint,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -224,29 +226,6 @@ pub fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
     }
 }
 
-/// All keys of a ConfigMap as env vars.
-pub fn env_from_config(name: &str) -> EnvFromSource {
-    EnvFromSource {
-        config_map_ref: Some(ConfigMapEnvSource {
-            name: name.to_owned(),
-            optional: Some(false),
-        }),
-        ..EnvFromSource::default()
-    }
-}
-
-/// A container with the stack's security context and the component's image and resources.
-pub fn container(name: &str, image: String, res: &Resources) -> Container {
-    Container {
-        name: name.to_owned(),
-        image: Some(image),
-        image_pull_policy: Some("IfNotPresent".to_owned()),
-        resources: Some(resources(res)),
-        security_context: Some(container_security()),
-        ..Container::default()
-    }
-}
-
 /// One Service port: (name, port, target port name, NodePort when enabled).
 pub struct Port<'a>(pub &'a str, pub i32, pub &'a str, pub Option<i32>);
 
@@ -277,9 +256,62 @@ pub fn service(v: &Values, name: &str, app: &str, tier: Tier, ports: &[Port<'_>]
     }
 }
 
+/// The values' `image_pull_secrets`, for every pod.
+pub fn pull_secrets(v: &Values) -> Option<Vec<LocalObjectReference>> {
+    (!v.image_pull_secrets.is_empty()).then(|| {
+        v.image_pull_secrets
+            .iter()
+            .map(|name| LocalObjectReference { name: name.clone() })
+            .collect()
+    })
+}
+
+/// Spread `app`'s pods over nodes (max skew 1), counting only pods of the same revision so a
+/// rollout's surge pod is placed by the new revision's spread. `hard`: `DoNotSchedule` (a one-node
+/// cluster still schedules every pod: its only node is also the least loaded); else `ScheduleAnyway`.
+pub fn spread(app: &str, hard: bool) -> Vec<TopologySpreadConstraint> {
+    vec![TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: "kubernetes.io/hostname".to_owned(),
+        when_unsatisfiable: if hard {
+            "DoNotSchedule"
+        } else {
+            "ScheduleAnyway"
+        }
+        .to_owned(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(selector(app)),
+            ..LabelSelector::default()
+        }),
+        match_label_keys: Some(vec!["pod-template-hash".to_owned()]),
+        ..TopologySpreadConstraint::default()
+    }]
+}
+
+/// A PodDisruptionBudget letting a drain evict one of `app`'s pods at a time.
+pub fn pdb(v: &Values, app: &str, tier: Tier) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: meta(v, app, labels(app, tier)),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(app)),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
+}
+
 /// `Some(port)` when NodePorts are enabled.
 pub fn node_port(v: &Values, port: i32) -> Option<i32> {
     v.node_ports.enabled.then_some(port)
+}
+
+/// `Some(port)` when NodePorts are enabled and `expose_databases` is set.
+pub fn db_node_port(v: &Values, port: i32) -> Option<i32> {
+    (v.node_ports.enabled && v.node_ports.expose_databases).then_some(port)
 }
 
 /// A Deployment of `replicas` pods of `app` running `pod` (service-account token not mounted unless set).
@@ -302,6 +334,7 @@ pub fn deployment(v: &Values, app: &str, tier: Tier, replicas: i32, pod: PodSpec
                     automount_service_account_token: pod
                         .automount_service_account_token
                         .or(Some(false)),
+                    image_pull_secrets: pull_secrets(v),
                     ..pod
                 }),
             },
@@ -325,15 +358,5 @@ pub fn claim_spec(v: &Values, size: &str) -> k8s_openapi::api::core::v1::Persist
             ..VolumeResourceRequirements::default()
         }),
         ..PersistentVolumeClaimSpec::default()
-    }
-}
-
-/// A named TCP container port.
-pub fn container_port(name: &str, port: i32) -> k8s_openapi::api::core::v1::ContainerPort {
-    k8s_openapi::api::core::v1::ContainerPort {
-        name: Some(name.to_owned()),
-        container_port: port,
-        protocol: Some("TCP".to_owned()),
-        ..Default::default()
     }
 }

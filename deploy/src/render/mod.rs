@@ -3,7 +3,9 @@
 //! Rendering is pure and deterministic: the same values give byte-identical output. Secrets are never
 //! rendered; workloads reference the generated Secrets (see [`crate::secrets`]) by name.
 
+pub mod alerts;
 mod apps;
+mod builder;
 mod common;
 mod databases;
 mod network;

@@ -1,6 +1,7 @@
 //! The Namespace (Pod Security `restricted`) and the NetworkPolicies: default deny ingress; the proxy
 //! from anywhere; apps from the proxy and each other; databases only from app pods; the MinIO console
-//! from the proxy; cloudflared may reach only the proxy (and DNS and its tunnel edge).
+//! from the proxy; workloads with a NodePort from anywhere on their ports; cloudflared may reach only
+//! the proxy (and DNS and its tunnel edge).
 
 use super::common::{APP, PART_OF, TIER, Tier, stack_labels};
 use super::proxy::NAME as PROXY;
@@ -61,6 +62,7 @@ pub fn render(v: &Values) -> Vec<Manifest> {
             None,
         ),
     ];
+    policies.extend(node_port_policies(v));
     if v.cloudflared.enabled {
         policies.push(cloudflared_egress(v));
     }
@@ -152,6 +154,45 @@ fn policy(
     }
 }
 
+/// NodePort traffic reaches a pod from a node's address (or the client's own, with
+/// `externalTrafficPolicy: Local`), which no pod selector matches: each workload with a NodePort
+/// admits its container ports from anywhere. The databases only with `expose_databases`.
+fn node_port_policies(v: &Values) -> Vec<NetworkPolicy> {
+    if !v.node_ports.enabled {
+        return Vec::new();
+    }
+    let mut exposed = vec![
+        ("web", vec![8000]),
+        ("fastapi", vec![8001]),
+        ("trinity-ai", vec![8002]),
+        ("frontend", vec![80]),
+        ("flight", vec![8815]),
+    ];
+    if v.node_ports.expose_databases {
+        exposed.extend([
+            ("postgres", vec![5432]),
+            ("mongo", vec![27017]),
+            ("redis", vec![6379]),
+            ("minio", vec![9000, 9001]),
+        ]);
+    }
+    exposed
+        .into_iter()
+        .map(|(name, ports)| {
+            policy(
+                v,
+                &format!("node-port-{name}"),
+                app(name),
+                Some(vec![NetworkPolicyIngressRule {
+                    from: None,
+                    ports: Some(ports.into_iter().map(tcp).collect()),
+                }]),
+                None,
+            )
+        })
+        .collect()
+}
+
 /// The edge: public ports from anywhere; the admin port (metrics) from any pod in the cluster.
 fn proxy_ingress(v: &Values) -> NetworkPolicy {
     let any_pod = NetworkPolicyPeer {
@@ -179,38 +220,18 @@ fn proxy_ingress(v: &Values) -> NetworkPolicy {
 /// cloudflared talks only to the proxy inside the cluster, plus DNS and the public tunnel edge.
 fn cloudflared_egress(v: &Values) -> NetworkPolicy {
     let dns = NetworkPolicyEgressRule {
-        to: Some(vec![NetworkPolicyPeer {
-            namespace_selector: Some(LabelSelector::default()),
-            ..NetworkPolicyPeer::default()
-        }]),
-        ports: Some(vec![
-            tcp(53),
-            NetworkPolicyPort {
-                protocol: Some("UDP".to_owned()),
-                ..tcp(53)
-            },
-        ]),
+        // No `to`: port 53 at any address. Clusters serve DNS from CoreDNS pods, from a node-local
+        // cache on a link-local address of the host network (169.254.20.10, which no pod selector
+        // matches), or from a resolver on the node itself.
+        to: None,
+        ports: Some(vec![tcp(53), udp(53)]),
     };
     let internet = NetworkPolicyEgressRule {
-        to: Some(vec![NetworkPolicyPeer {
-            ip_block: Some(IPBlock {
-                cidr: "0.0.0.0/0".to_owned(),
-                except: Some(vec![
-                    "10.0.0.0/8".to_owned(),
-                    "172.16.0.0/12".to_owned(),
-                    "192.168.0.0/16".to_owned(),
-                ]),
-            }),
-            ..NetworkPolicyPeer::default()
-        }]),
-        ports: Some(vec![
-            tcp(443),
-            tcp(7844),
-            NetworkPolicyPort {
-                protocol: Some("UDP".to_owned()),
-                ..tcp(7844)
-            },
+        to: Some(vec![
+            public(IPV4_ANY, &IPV4_PRIVATE),
+            public(IPV6_ANY, &IPV6_PRIVATE),
         ]),
+        ports: Some(vec![tcp(443), tcp(7844), udp(7844)]),
     };
     let proxy = NetworkPolicyEgressRule {
         to: Some(vec![peer(app(PROXY))]),
@@ -223,4 +244,28 @@ fn cloudflared_egress(v: &Values) -> NetworkPolicy {
         None,
         Some(vec![proxy, dns, internet]),
     )
+}
+
+const IPV4_ANY: &str = "0.0.0.0/0";
+const IPV4_PRIVATE: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+const IPV6_ANY: &str = "::/0";
+/// Unique local (fc00::/7) and link-local (fe80::/10) addresses.
+const IPV6_PRIVATE: [&str; 2] = ["fc00::/7", "fe80::/10"];
+
+fn udp(port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        protocol: Some("UDP".to_owned()),
+        ..tcp(port)
+    }
+}
+
+/// Every address of `cidr` except the private ranges: Cloudflare's edge.
+fn public(cidr: &str, except: &[&str]) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.to_owned(),
+            except: Some(except.iter().map(|c| (*c).to_owned()).collect()),
+        }),
+        ..NetworkPolicyPeer::default()
+    }
 }

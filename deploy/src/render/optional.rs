@@ -2,9 +2,10 @@
 //! and a Grafana dashboard) and backups (CronJobs onto a `backups` volume).
 
 use super::apps::APP_ENV;
+use super::builder::Builder;
 use super::common::{
-    Tier, Timing, claim_spec, container, container_port, deployment, env, env_from_config,
-    http_probe, labels, meta, pod_security, secret_env, selector, stack_labels,
+    Tier, Timing, claim_spec, deployment, env, http_probe, labels, meta, pull_secrets, secret_env,
+    selector, stack_labels,
 };
 use super::proxy::{METRICS_SERVICE, NAME as PROXY};
 use crate::object::{Component, CustomObject, Manifest, Object};
@@ -12,8 +13,7 @@ use crate::secrets;
 use crate::values::{Component as Image, Values};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
-    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Volume, VolumeMount,
+    ConfigMap, EnvVar, PersistentVolumeClaim, PodSpec, PodTemplateSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
@@ -42,63 +42,43 @@ pub fn render(v: &Values) -> Vec<Manifest> {
 
 fn cloudflared(v: &Values) -> k8s_openapi::api::apps::v1::Deployment {
     let img = &v.cloudflared_image;
-    let mut c = container("cloudflared", img.image_ref(), &img.resources);
-    c.args = Some(
-        [
+    let pod = Builder::new("cloudflared", img, 65532)
+        .args([
             "tunnel",
             "--no-autoupdate",
             "--metrics",
             "0.0.0.0:2000",
             "run",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
-    );
-    c.env = Some(vec![secret_env(
-        "TUNNEL_TOKEN",
-        &v.cloudflared.token_secret,
-        "token",
-    )]);
-    c.ports = Some(vec![container_port("metrics", 2000)]);
-    c.readiness_probe = Some(http_probe("/ready", "metrics", None, Timing::READY));
-    c.liveness_probe = Some(http_probe("/ready", "metrics", None, Timing::LIVE));
-    let pod = PodSpec {
-        security_context: Some(pod_security(65532)),
-        containers: vec![c],
-        ..PodSpec::default()
-    };
+        ])
+        .env([secret_env(
+            "TUNNEL_TOKEN",
+            &v.cloudflared.token_secret,
+            "token",
+        )])
+        .port("metrics", 2000)
+        .read_only_root()
+        .readiness(http_probe("/ready", "metrics", None, Timing::READY))
+        .liveness(http_probe("/ready", "metrics", None, Timing::LIVE))
+        .pod();
     deployment(v, "cloudflared", Tier::Tunnel, img.replicas, pod)
 }
 
+/// A prometheus-operator object, labelled with `monitoring.labels` too (what the operator's
+/// `serviceMonitorSelector` / `ruleSelector` match, e.g. `release: kube-prometheus-stack`).
 fn custom(v: &Values, kind: &str, name: &str, spec: serde_json::Value) -> Object {
+    let mut l = labels(PROXY, Tier::Edge);
+    l.extend(
+        v.monitoring
+            .labels
+            .iter()
+            .map(|(k, x)| (k.0.clone(), x.0.clone())),
+    );
     Object::Custom(CustomObject {
         api_version: "monitoring.coreos.com/v1".to_owned(),
         kind: kind.to_owned(),
-        metadata: meta(v, name, labels(PROXY, Tier::Edge)),
+        metadata: meta(v, name, l),
         spec,
     })
-}
-
-/// Alerts on the proxy's metric names (see the metrics contract).
-fn alert_rules() -> serde_json::Value {
-    let ratio_5xx = "sum(rate(trinity_proxy_requests_total{code=~\"5..\"}[5m])) \
-                     / clamp_min(sum(rate(trinity_proxy_requests_total[5m])), 1e-9) > 0.05";
-    let p99 = "histogram_quantile(0.99, sum by (le, route) \
-               (rate(trinity_proxy_request_duration_seconds_bucket[5m]))) > 2";
-    json!([{
-        "name": "trinity-proxy",
-        "rules": [
-            {"alert": "TrinityProxyHigh5xxRate", "expr": ratio_5xx, "for": "10m",
-             "labels": {"severity": "critical"},
-             "annotations": {"summary": "More than 5% of requests through trinity-proxy answer 5xx"}},
-            {"alert": "TrinityProxyEndpointDown", "expr": "trinity_proxy_endpoint_healthy == 0", "for": "5m",
-             "labels": {"severity": "warning"},
-             "annotations": {"summary": "Upstream {{ $labels.upstream }} endpoint {{ $labels.endpoint }} fails its health checks"}},
-            {"alert": "TrinityProxyHighP99Latency", "expr": p99, "for": "10m",
-             "labels": {"severity": "warning"},
-             "annotations": {"summary": "p99 latency of route {{ $labels.route }} is above 2s"}}
-        ]
-    }])
 }
 
 fn dashboard() -> serde_json::Value {
@@ -138,7 +118,7 @@ fn monitoring(v: &Values) -> Vec<Object> {
             v,
             "PrometheusRule",
             PROXY,
-            json!({ "groups": alert_rules() }),
+            json!({ "groups": super::alerts::groups(v) }),
         ),
         ConfigMap {
             metadata: meta(v, "trinity-proxy-dashboard", dash_labels),
@@ -157,7 +137,7 @@ const BACKUP_UID: i64 = 1000;
 fn backups(v: &Values) -> Vec<Object> {
     let claim = PersistentVolumeClaim {
         metadata: meta(v, "backups", labels("backups", Tier::App)),
-        spec: Some(claim_spec(v, &v.storage.backups.0)),
+        spec: Some(claim_spec(v, &v.backups_size.0)),
         ..PersistentVolumeClaim::default()
     };
     let keep = v.backups.retention_days;
@@ -173,10 +153,14 @@ fn backups(v: &Values) -> Vec<Object> {
          --username \"$MONGO_USER\" --password \"$MONGO_PASSWORD\" --gzip --archive=/backups/mongo/{stamp}.archive.gz; {}",
         prune("/backups/mongo")
     );
-    let minio = "set -eu; mkdir -p /backups/minio; \
-                 mc alias set trinity http://minio:9000 \"$MINIO_ACCESS_KEY\" \"$MINIO_SECRET_KEY\" >/dev/null; \
-                 mc mirror --overwrite --remove trinity /backups/minio"
-        .to_owned();
+    // A dated snapshot per run (a mirror with --remove would copy deletions too, keeping no
+    // history); snapshots past the retention are removed by mc itself (the mc image has no find).
+    let minio = format!(
+        "set -eu; dir=/backups/minio/{stamp}; mkdir -p \"$dir\"; \
+         mc alias set trinity http://minio:9000 \"$MINIO_ACCESS_KEY\" \"$MINIO_SECRET_KEY\" >/dev/null; \
+         mc mirror trinity \"$dir\"; \
+         mc rm --recursive --force --older-than {keep}d /backups/minio"
+    );
     let pg_env = vec![
         secret_env("POSTGRES_USER", secrets::POSTGRES.name, "username"),
         secret_env("PGPASSWORD", secrets::POSTGRES.name, "password"),
@@ -231,49 +215,24 @@ fn cron(
     script: String,
     env: Vec<EnvVar>,
 ) -> CronJob {
-    let mut c = container(name, image.image_ref(), &image.resources);
-    c.command = Some(vec!["sh".into(), "-c".into(), script]);
-    c.env_from = Some(vec![env_from_config(APP_ENV)]);
-    c.env = Some(env);
-    c.volume_mounts = Some(vec![
-        VolumeMount {
-            name: "backups".into(),
-            mount_path: "/backups".into(),
-            ..VolumeMount::default()
-        },
-        VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..VolumeMount::default()
-        },
-    ]);
     let pod = PodSpec {
         restart_policy: Some("OnFailure".to_owned()),
+        image_pull_secrets: pull_secrets(v),
         automount_service_account_token: Some(false),
-        security_context: Some(pod_security(BACKUP_UID)),
-        containers: vec![c],
-        volumes: Some(vec![
-            Volume {
-                name: "backups".into(),
-                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                    claim_name: "backups".into(),
-                    read_only: None,
-                }),
-                ..Volume::default()
-            },
-            Volume {
-                name: "tmp".into(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Volume::default()
-            },
-        ]),
-        ..PodSpec::default()
+        ..Builder::new(name, image, BACKUP_UID)
+            .command(["sh".to_owned(), "-c".to_owned(), script])
+            .env_from_config(APP_ENV)
+            .env(env)
+            .claim("backups", "/backups", "backups")
+            .scratch("tmp", "/tmp")
+            .pod()
     };
     let pod_labels = labels("backups", Tier::App);
     CronJob {
         metadata: meta(v, name, pod_labels.clone()),
         spec: Some(CronJobSpec {
             schedule,
+            time_zone: v.backups.time_zone.as_ref().map(|z| z.0.clone()),
             concurrency_policy: Some("Forbid".to_owned()),
             starting_deadline_seconds: Some(3600),
             successful_jobs_history_limit: Some(3),

@@ -1,22 +1,16 @@
 //! trinity-proxy: its ConfigMap, ServiceAccount and EndpointSlice RBAC, Deployment spread across nodes,
 //! PodDisruptionBudget, public Service (80, 8080) and metrics Service (admin port).
 
-use super::common::{
-    Port, Tier, Timing, container, container_port, deployment, http_probe, labels, meta,
-    pod_security_low_ports, selector, service,
-};
+use super::builder::Builder;
+use super::common::{Port, Tier, Timing, deployment, http_probe, labels, meta, pdb, service};
 use super::proxy_config::{ADMIN_PORT, CONFIG_KEY, LISTEN_PORTS};
 use crate::object::{Component, Manifest, Object};
 use crate::values::Values;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Lifecycle, LifecycleHandler, PodSpec, ServiceAccount,
-    SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
+    ConfigMap, Lifecycle, LifecycleHandler, PodSpec, ServiceAccount, SleepAction,
 };
-use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "trinity-proxy";
@@ -37,7 +31,7 @@ pub fn render(v: &Values, config_yaml: String) -> Vec<Manifest> {
         role(v).into(),
         role_binding(v).into(),
         proxy_deployment(v).into(),
-        pdb(v).into(),
+        pdb(v, NAME, Tier::Edge).into(),
         public_service(v).into(),
         service(
             v,
@@ -107,19 +101,7 @@ pub fn termination_grace_seconds(v: &Values) -> i64 {
 
 fn proxy_deployment(v: &Values) -> Deployment {
     let p = &v.trinity_proxy;
-    let mut c = container(NAME, p.image_ref(), &p.resources);
-    c.args = Some(vec![
-        "--config".into(),
-        format!("/etc/trinity-proxy/{CONFIG_KEY}"),
-    ]);
-    c.ports = Some(vec![
-        container_port("http", LISTEN_PORTS[0]),
-        container_port("http-alt", LISTEN_PORTS[1]),
-        container_port("admin", ADMIN_PORT),
-    ]);
-    c.readiness_probe = Some(http_probe("/readyz", "admin", None, Timing(2, 5, 2, 2)));
-    c.liveness_probe = Some(http_probe("/healthz", "admin", None, Timing::LIVE));
-    c.lifecycle = Some(Lifecycle {
+    let pre_stop = Lifecycle {
         pre_stop: Some(LifecycleHandler {
             sleep: Some(SleepAction {
                 seconds: pre_stop_seconds(v),
@@ -127,55 +109,30 @@ fn proxy_deployment(v: &Values) -> Deployment {
             ..LifecycleHandler::default()
         }),
         ..Lifecycle::default()
-    });
-    c.volume_mounts = Some(vec![VolumeMount {
-        name: "config".to_owned(),
-        mount_path: "/etc/trinity-proxy".to_owned(),
-        read_only: Some(true),
-        ..VolumeMount::default()
-    }]);
+    };
+    let pod = Builder::new(NAME, p, PROXY_UID)
+        .args([
+            "--config".to_owned(),
+            format!("/etc/trinity-proxy/{CONFIG_KEY}"),
+        ])
+        .port("http", LISTEN_PORTS[0])
+        .port("http-alt", LISTEN_PORTS[1])
+        .port("admin", ADMIN_PORT)
+        .readiness(http_probe("/readyz", "admin", None, Timing(2, 5, 2, 2)))
+        .liveness(http_probe("/healthz", "admin", None, Timing::LIVE))
+        .lifecycle(pre_stop)
+        .read_only_root()
+        .config_map("config", "/etc/trinity-proxy", NAME)
+        .low_ports()
+        .spread(NAME, true)
+        .pod();
     let pod = PodSpec {
         service_account_name: Some(NAME.to_owned()),
         automount_service_account_token: Some(true),
-        security_context: Some(pod_security_low_ports(PROXY_UID)),
         termination_grace_period_seconds: Some(termination_grace_seconds(v)),
-        topology_spread_constraints: Some(vec![TopologySpreadConstraint {
-            max_skew: 1,
-            topology_key: "kubernetes.io/hostname".to_owned(),
-            when_unsatisfiable: "ScheduleAnyway".to_owned(),
-            label_selector: Some(LabelSelector {
-                match_labels: Some(selector(NAME)),
-                ..LabelSelector::default()
-            }),
-            ..TopologySpreadConstraint::default()
-        }]),
-        containers: vec![c],
-        volumes: Some(vec![Volume {
-            name: "config".to_owned(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: NAME.to_owned(),
-                ..ConfigMapVolumeSource::default()
-            }),
-            ..Volume::default()
-        }]),
-        ..PodSpec::default()
+        ..pod
     };
     deployment(v, NAME, Tier::Edge, p.replicas, pod)
-}
-
-fn pdb(v: &Values) -> PodDisruptionBudget {
-    PodDisruptionBudget {
-        metadata: meta(v, NAME, labels(NAME, Tier::Edge)),
-        spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(LabelSelector {
-                match_labels: Some(selector(NAME)),
-                ..LabelSelector::default()
-            }),
-            ..PodDisruptionBudgetSpec::default()
-        }),
-        ..PodDisruptionBudget::default()
-    }
 }
 
 fn public_service(v: &Values) -> k8s_openapi::api::core::v1::Service {

@@ -27,7 +27,13 @@ pub struct ProxyConfig {
 #[derive(Debug, Serialize)]
 pub struct ClientIp {
     pub trusted_proxies: Vec<String>,
+    /// `cf-connecting-ip` behind cloudflared: Cloudflare's record of the visitor's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
 }
+
+/// The header Cloudflare sets to the visitor's address.
+pub const CLOUDFLARE_CLIENT_IP: &str = "cf-connecting-ip";
 
 #[derive(Debug, Serialize)]
 pub struct Route {
@@ -58,7 +64,9 @@ pub struct Upstream {
 pub struct Kubernetes {
     pub service: String,
     pub namespace: String,
-    pub port: i32,
+    /// The Service port's *name*: the proxy takes the matching port of each EndpointSlice (the
+    /// container's), so a Service port that differs from its target port still works.
+    pub port: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,26 +81,55 @@ pub struct Shutdown {
     pub timeout: String,
 }
 
-/// (route name, prefix, upstream, upstream Service, Service port).
-const ROUTES: [(&str, &str, &str, &str, i32); 5] = [
-    ("admin", "/admin", "web", "web", 8000),
-    ("api", "/api", "fastapi", "fastapi", 8001),
-    ("trinityai", "/trinityai", "trinity-ai", "trinity-ai", 8002),
-    (
-        "minio-console",
-        "/minio-console",
-        "minio-console",
-        "minio",
-        9001,
-    ),
-    ("frontend", "/", "frontend", "frontend", 80),
-];
+/// Prefix of the MinIO console's route (stripped before the upstream).
+pub const MINIO_CONSOLE_PREFIX: &str = "/minio-console";
+
+/// One route and its upstream: (route name, prefix, upstream, upstream Service, Service port name).
+struct Entry<'a>(
+    &'static str,
+    &'a str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// The routes in config order, the frontend's catch-all last.
+fn entries(v: &Values) -> [Entry<'_>; 6] {
+    [
+        Entry("admin", "/admin", "web", "web", "http"),
+        // Django admin's CSS and JS: longer than the frontend's `/`, so it wins for this prefix.
+        Entry(
+            "django-static",
+            &v.apps.django_static_prefix.0,
+            "web",
+            "web",
+            "http",
+        ),
+        Entry("api", "/api", "fastapi", "fastapi", "http"),
+        Entry(
+            "trinityai",
+            "/trinityai",
+            "trinity-ai",
+            "trinity-ai",
+            "http",
+        ),
+        Entry(
+            "minio-console",
+            MINIO_CONSOLE_PREFIX,
+            "minio-console",
+            "minio",
+            "console",
+        ),
+        Entry("frontend", "/", "frontend", "frontend", "http"),
+    ]
+}
 
 /// The proxy config for these values.
 pub fn build(v: &Values) -> ProxyConfig {
-    let routes = ROUTES
+    let entries = entries(v);
+    let routes = entries
         .iter()
-        .map(|(name, prefix, upstream, _, _)| Route {
+        .map(|Entry(name, prefix, upstream, _, _)| Route {
             name: (*name).to_owned(),
             prefix: (*prefix).to_owned(),
             upstream: (*upstream).to_owned(),
@@ -103,14 +140,14 @@ pub fn build(v: &Values) -> ProxyConfig {
             }),
         })
         .collect();
-    let upstreams = ROUTES
+    let upstreams = entries
         .iter()
-        .map(|(_, _, upstream, service, port)| {
+        .map(|Entry(_, _, upstream, service, port)| {
             let up = Upstream {
                 kubernetes: Kubernetes {
                     service: (*service).to_owned(),
                     namespace: v.namespace.clone(),
-                    port: *port,
+                    port: (*port).to_owned(),
                 },
                 health_check: (*upstream == "web").then(|| HealthCheck {
                     path: "/admin/".to_owned(),
@@ -134,6 +171,10 @@ pub fn build(v: &Values) -> ProxyConfig {
                 .iter()
                 .map(|c| c.0.clone())
                 .collect(),
+            header: v
+                .cloudflared
+                .enabled
+                .then(|| CLOUDFLARE_CLIENT_IP.to_owned()),
         }),
         routes,
         upstreams,

@@ -1,7 +1,13 @@
 //! The values file format: serde structs, `deny_unknown_fields`, every default named in its doc comment.
 
-use super::scalar::{Cidr, DnsLabel, Duration, Hour, Quantity, Replicas};
+use super::image::{Digest, PullPolicy, Registry, SecretName};
+use super::scalar::{
+    Cidr, DnsLabel, Duration, EnvName, Hour, LabelKey, LabelValue, Quantity, Replicas, TimeZone,
+};
+use super::url::{Prefix, PublicUrl};
 use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 /// The whole values file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -9,6 +15,20 @@ use serde::Deserialize;
 pub struct StackFile {
     /// Namespace of every object. Default `trinity`.
     pub namespace: DnsLabel,
+    /// The address browsers use, `http(s)://host[:port]`. Default `http://localhost:8080`
+    /// (`trinity-deploy port-forward`). Feeds Django's allowed hosts and CSRF-trusted origins and
+    /// MinIO's console redirect URL.
+    pub public_url: PublicUrl,
+    /// Registry prefixed to the Trinity application images (web, fastapi, trinity-ai, frontend,
+    /// celery, flight, trinity-proxy; not postgres, mongo, …), e.g. `ghcr.io/acme`. Default empty:
+    /// images as written, which a container runtime reads as Docker Hub (`docker.io/trinity/web`).
+    pub registry: Registry,
+    /// `imagePullPolicy` of the Trinity application images: `IfNotPresent` (default), `Always`, or
+    /// `Never` (minikube after `minikube image load`). Third-party images: always `IfNotPresent`.
+    pub image_pull_policy: PullPolicy,
+    /// Secrets (type `kubernetes.io/dockerconfigjson`, created by the operator) every pod pulls its
+    /// images with. Default none.
+    pub image_pull_secrets: Vec<SecretName>,
     /// Requests and limits of every container unless its component sets its own.
     /// Default requests 512Mi memory / 250m CPU, limits 1Gi / 500m.
     pub resources: Resources,
@@ -53,6 +73,34 @@ impl Default for Resources {
     }
 }
 
+impl Resources {
+    fn of(request: (&str, &str), limit: (&str, &str)) -> Self {
+        let q = |s: &str| Quantity(s.to_owned());
+        Resources {
+            requests: ResourceValues {
+                memory: q(request.0),
+                cpu: q(request.1),
+            },
+            limits: ResourceValues {
+                memory: q(limit.0),
+                cpu: q(limit.1),
+            },
+        }
+    }
+
+    /// trinity-ai's default (not the shared one): requests 1Gi / 500m, limits 2Gi / 1 CPU, room to
+    /// load a model.
+    pub fn trinity_ai() -> Self {
+        Resources::of(("1Gi", "500m"), ("2Gi", "1"))
+    }
+
+    /// trinity-proxy's default (not the shared one): requests 128Mi / 250m, limits 512Mi and one
+    /// CPU per worker thread, so the CFS quota never throttles the threads it runs.
+    pub fn proxy(threads: u32) -> Self {
+        Resources::of(("128Mi", "250m"), ("512Mi", &threads.max(1).to_string()))
+    }
+}
+
 /// Memory and CPU quantities, Kubernetes syntax (`512Mi`, `250m`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,8 +123,10 @@ pub struct Storage {
     pub redis: Quantity,
     /// Default 10Gi.
     pub minio: Quantity,
-    /// Backup volume. Default 10Gi.
-    pub backups: Quantity,
+    /// Backup volume. Default: room for `backups.retention_days` days of every copy,
+    /// (postgres + mongo + minio) × retention_days (140Gi with the defaults); dumps are compressed,
+    /// so this is the worst case.
+    pub backups: Option<Quantity>,
 }
 
 impl Default for Storage {
@@ -87,7 +137,7 @@ impl Default for Storage {
             mongo: Quantity("5Gi".into()),
             redis: Quantity("2Gi".into()),
             minio: Quantity("10Gi".into()),
-            backups: Quantity("10Gi".into()),
+            backups: None,
         }
     }
 }
@@ -98,6 +148,9 @@ impl Default for Storage {
 pub struct NodePorts {
     /// Default false: every Service is ClusterIP and the proxy is the entry.
     pub enabled: bool,
+    /// Also give PostgreSQL, MongoDB, Redis and MinIO NodePorts (with `enabled`), reachable by anyone
+    /// who reaches a node; `validate`, `render` and `apply` warn. Default false.
+    pub expose_databases: bool,
     /// The proxy's port 80 (default 30081); its port 8080 gets no NodePort.
     pub proxy: i32,
     /// Default 30080.
@@ -126,6 +179,7 @@ impl Default for NodePorts {
     fn default() -> Self {
         NodePorts {
             enabled: false,
+            expose_databases: false,
             proxy: 30081,
             frontend: 30080,
             web: 30000,
@@ -145,11 +199,14 @@ impl Default for NodePorts {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxySettings {
-    /// Worker threads per proxy pod. Default 2.
+    /// Worker threads per proxy pod. Default 2. The proxy's CPU limit may not be below it.
     pub threads: u32,
-    /// CIDRs whose forwarding headers the proxy believes. Default none.
+    /// CIDRs whose forwarding headers the proxy believes. Default none. Required with cloudflared:
+    /// the cluster's pod CIDR, so the cloudflared pods are trusted (`client_ip.header` is then
+    /// `cf-connecting-ip`).
     pub trusted_proxies: Vec<Cidr>,
-    /// Read timeout (idle gap) of the /trinityai route. Default 300s.
+    /// Read timeout (idle gap) of the /trinityai route. Default 300s. Behind cloudflared,
+    /// Cloudflare itself cuts a proxied response idle for 100 s (its 524 error) whatever this says.
     pub trinity_ai_read_timeout: Duration,
     /// Time between readiness turning 503 and the listeners closing. Default 5s.
     pub drain_delay: Duration,
@@ -180,8 +237,16 @@ pub struct Apps {
     pub probe_host: String,
     /// Celery application module (`celery -A <app>`). Default `trinity`.
     pub celery_app: String,
+    /// Worker processes per celery pod (`--concurrency`). Default 2.
+    pub celery_concurrency: NonZeroU32,
+    /// Tasks a worker process runs before it is replaced (`--max-tasks-per-child`), bounding
+    /// leaks. Default 100.
+    pub celery_max_tasks_per_child: NonZeroU32,
     /// PostgreSQL database name. Default `trinity`.
     pub postgres_db: String,
+    /// Path prefix of Django's admin static files, routed to web beside the frontend's `/static`.
+    /// Default `/static/admin`.
+    pub django_static_prefix: Prefix,
 }
 
 impl Default for Apps {
@@ -190,7 +255,10 @@ impl Default for Apps {
             tag: "0.1.0".into(),
             probe_host: "localhost".into(),
             celery_app: "trinity".into(),
+            celery_concurrency: NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN),
+            celery_max_tasks_per_child: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
             postgres_db: "trinity".into(),
+            django_static_prefix: Prefix("/static/admin".into()),
         }
     }
 }
@@ -215,14 +283,41 @@ pub struct Components {
     pub backup_tools: ComponentValues,
 }
 
+impl Components {
+    /// (values key, values) of every component.
+    pub fn all(&self) -> [(&'static str, &ComponentValues); 13] {
+        [
+            ("postgres", &self.postgres),
+            ("mongo", &self.mongo),
+            ("redis", &self.redis),
+            ("minio", &self.minio),
+            ("web", &self.web),
+            ("fastapi", &self.fastapi),
+            ("trinity_ai", &self.trinity_ai),
+            ("frontend", &self.frontend),
+            ("celery", &self.celery),
+            ("flight", &self.flight),
+            ("trinity_proxy", &self.trinity_proxy),
+            ("cloudflared", &self.cloudflared),
+            ("backup_tools", &self.backup_tools),
+        ]
+    }
+}
+
 /// One component's overrides; each missing key keeps the component's default.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ComponentValues {
     pub image: Option<String>,
     pub tag: Option<String>,
+    /// `sha256:…` digest pinned beside the tag (`image:tag@digest`). Default none.
+    pub digest: Option<Digest>,
     pub replicas: Option<Replicas>,
     pub resources: Option<Resources>,
+    /// Extra environment variables of the component's container, `{NAME: value}`; a name the
+    /// renderer sets too is replaced by this value. Names read from a generated Secret are refused.
+    /// Default none.
+    pub env: BTreeMap<EnvName, String>,
 }
 
 /// Cloudflare tunnel.
@@ -251,6 +346,10 @@ impl Default for Cloudflared {
 pub struct Monitoring {
     /// Default false. Applied only when the prometheus-operator CRDs exist.
     pub enabled: bool,
+    /// Labels added to the ServiceMonitor and PrometheusRule, which the operator selects by
+    /// (`serviceMonitorSelector`, `ruleSelector`), e.g. `release: kube-prometheus-stack`.
+    /// Default none: fine for an operator that selects everything, ignored silently otherwise.
+    pub labels: BTreeMap<LabelKey, LabelValue>,
 }
 
 /// Backup CronJobs.
@@ -259,11 +358,14 @@ pub struct Monitoring {
 pub struct Backups {
     /// Default false.
     pub enabled: bool,
-    /// Hour (0-23, cluster time zone) of the PostgreSQL dump; MongoDB runs at minute 20 and MinIO at
+    /// Hour (0-23, in `time_zone`) of the PostgreSQL dump; MongoDB runs at minute 20 and MinIO at
     /// minute 40 of the same hour. Default 2.
     pub hour: Hour,
-    /// Days a dump is kept. Default 7.
-    pub retention_days: u32,
+    /// Days a dump or MinIO snapshot is kept. Default 7.
+    pub retention_days: NonZeroU32,
+    /// IANA time zone of the CronJobs' schedule (`timeZone`), e.g. `Europe/Berlin`. Default none:
+    /// the kube-controller-manager's zone (usually UTC).
+    pub time_zone: Option<TimeZone>,
 }
 
 impl Default for Backups {
@@ -271,7 +373,8 @@ impl Default for Backups {
         Backups {
             enabled: false,
             hour: Hour(2),
-            retention_days: 7,
+            retention_days: NonZeroU32::new(7).unwrap_or(NonZeroU32::MIN),
+            time_zone: None,
         }
     }
 }

@@ -4,15 +4,24 @@
 //! Every key is optional; a missing key takes the default its doc comment names. Unknown keys are errors.
 //! Errors say where: `config/stack.yaml:14:7: components.web.tag: invalid type: integer, expected a string`.
 
+mod check;
 mod file;
+mod image;
 mod locate;
 mod scalar;
+mod url;
 
 pub use file::{
     Apps, Backups, Cloudflared, ComponentValues, Components, Monitoring, NodePorts, ProxySettings,
     ResourceValues, Resources, StackFile, Storage,
 };
-pub use scalar::{Cidr, DnsLabel, Duration, Hour, Quantity, Replicas, is_dns1123_label};
+pub use image::{Digest, PullPolicy, Registry, SecretName, is_registry, names_registry};
+pub use scalar::{
+    Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas, TimeZone, is_dns1123_label,
+    is_env_name,
+};
+use std::collections::BTreeMap;
+pub use url::{Prefix, PublicUrl, is_prefix};
 
 use std::path::{Path, PathBuf};
 
@@ -73,6 +82,19 @@ pub fn parse(file: &str, text: &str) -> Result<Values, ValuesError> {
             problem,
         }
     })?;
+    if let Some(p) = check::check(&parsed) {
+        let (line, column) =
+            p.at.iter()
+                .find_map(|at| locate::locate(text, at))
+                .unwrap_or((1, 1));
+        return Err(ValuesError::Invalid {
+            file: file.to_owned(),
+            line,
+            column,
+            field: p.field,
+            problem: p.problem,
+        });
+    }
     Ok(Values::from(parsed))
 }
 
@@ -100,20 +122,67 @@ fn strip_location(message: &str) -> String {
     }
 }
 
+/// Room for `days` copies of each stateful volume, in whole Gi rounded up:
+/// (postgres + mongo + minio) × days. Sizes that are not byte quantities count as 0.
+fn backups_size(s: &Storage, days: u32) -> Quantity {
+    const GI: u128 = 1 << 30;
+    let total: u128 = [&s.postgres, &s.mongo, &s.minio]
+        .iter()
+        .filter_map(|q| q.bytes())
+        .sum::<u128>()
+        * u128::from(days);
+    Quantity(format!("{}Gi", total.div_ceil(GI).max(1)))
+}
+
+/// What the values allow but an operator should hear about: printed on stderr by every command.
+pub fn warnings(v: &Values) -> Vec<String> {
+    let mut out = Vec::new();
+    let need = backups_size(&v.storage, v.backups.retention_days.get());
+    let short = |q: &Quantity| {
+        q.bytes()
+            .zip(need.bytes())
+            .is_some_and(|(has, need)| has < need)
+    };
+    if v.backups.enabled && short(&v.backups_size) {
+        out.push(format!(
+            "storage.backups: {} may not hold {} days of postgres + mongo + minio copies \
+             (up to {})",
+            v.backups_size.0, v.backups.retention_days, need.0
+        ));
+    }
+    if v.node_ports.enabled && v.node_ports.expose_databases {
+        out.push(
+            "node_ports.expose_databases: PostgreSQL, MongoDB, Redis and MinIO get NodePorts; \
+             anyone who reaches a node port can try their passwords"
+                .to_owned(),
+        );
+    }
+    out
+}
+
 /// One component's resolved image, replicas and resources.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Component {
     /// Image repository, without the tag.
     pub image: String,
     pub tag: String,
+    /// `sha256:…` pinned beside the tag.
+    pub digest: Option<String>,
+    /// `imagePullPolicy`: the values' for Trinity images, `IfNotPresent` for the others.
+    pub pull_policy: PullPolicy,
     pub replicas: i32,
     pub resources: Resources,
+    /// The values' extra env vars, by name.
+    pub env: BTreeMap<String, String>,
 }
 
 impl Component {
-    /// `image:tag`.
+    /// `image:tag`, or `image:tag@digest` when a digest is pinned.
     pub fn image_ref(&self) -> String {
-        format!("{}:{}", self.image, self.tag)
+        match &self.digest {
+            Some(d) => format!("{}:{}@{d}", self.image, self.tag),
+            None => format!("{}:{}", self.image, self.tag),
+        }
     }
 }
 
@@ -121,6 +190,11 @@ impl Component {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Values {
     pub namespace: String,
+    pub public_url: PublicUrl,
+    /// Secrets every pod pulls its images with.
+    pub image_pull_secrets: Vec<String>,
+    /// Size of the backups volume: `storage.backups`, or room for every copy kept.
+    pub backups_size: Quantity,
     pub storage: Storage,
     pub node_ports: NodePorts,
     pub proxy: ProxySettings,
@@ -150,8 +224,26 @@ impl From<StackFile> for Values {
         let resolve = |v: &ComponentValues, image: &str, tag: &str, replicas: i32| Component {
             image: v.image.clone().unwrap_or_else(|| image.to_owned()),
             tag: v.tag.clone().unwrap_or_else(|| tag.to_owned()),
+            digest: v.digest.as_ref().map(|d| d.0.clone()),
+            pull_policy: PullPolicy::IfNotPresent,
             replicas: v.replicas.map_or(replicas, |r| r.0),
             resources: v.resources.clone().unwrap_or_else(|| res.clone()),
+            env: v
+                .env
+                .iter()
+                .map(|(k, x)| (k.0.clone(), x.clone()))
+                .collect(),
+        };
+        // A Trinity image: the values' registry in front (unless its repository names one already)
+        // and the values' pull policy.
+        let trinity = |c: Component| Component {
+            image: match f.registry.0.as_str() {
+                "" => c.image,
+                _ if names_registry(&c.image) => c.image,
+                registry => format!("{registry}/{}", c.image),
+            },
+            pull_policy: f.image_pull_policy,
+            ..c
         };
         let app_tag = f.apps.tag.as_str();
         Values {
@@ -159,13 +251,27 @@ impl From<StackFile> for Values {
             mongo: resolve(&c.mongo, "mongo", "7.0.21", 1),
             redis: resolve(&c.redis, "redis", "7.4.5-alpine", 1),
             minio: resolve(&c.minio, "minio/minio", "RELEASE.2025-04-22T22-12-26Z", 1),
-            web: resolve(&c.web, "trinity/web", app_tag, 2),
-            fastapi: resolve(&c.fastapi, "trinity/fastapi", app_tag, 2),
-            trinity_ai: resolve(&c.trinity_ai, "trinity/trinity-ai", app_tag, 1),
-            frontend: resolve(&c.frontend, "trinity/frontend", app_tag, 2),
-            celery: resolve(&c.celery, "trinity/web", app_tag, 2),
-            flight: resolve(&c.flight, "trinity/flight", app_tag, 1),
-            trinity_proxy: resolve(&c.trinity_proxy, "trinity/trinity-proxy", "0.1.0", 2),
+            web: trinity(resolve(&c.web, "trinity/web", app_tag, 2)),
+            fastapi: trinity(resolve(&c.fastapi, "trinity/fastapi", app_tag, 2)),
+            trinity_ai: trinity(Component {
+                resources: c
+                    .trinity_ai
+                    .resources
+                    .clone()
+                    .unwrap_or_else(Resources::trinity_ai),
+                ..resolve(&c.trinity_ai, "trinity/trinity-ai", app_tag, 1)
+            }),
+            frontend: trinity(resolve(&c.frontend, "trinity/frontend", app_tag, 2)),
+            celery: trinity(resolve(&c.celery, "trinity/web", app_tag, 2)),
+            flight: trinity(resolve(&c.flight, "trinity/flight", app_tag, 1)),
+            trinity_proxy: trinity(Component {
+                resources: c
+                    .trinity_proxy
+                    .resources
+                    .clone()
+                    .unwrap_or_else(|| Resources::proxy(f.proxy.threads)),
+                ..resolve(&c.trinity_proxy, "trinity/trinity-proxy", "0.1.0", 2)
+            }),
             cloudflared_image: resolve(&c.cloudflared, "cloudflare/cloudflared", "2025.7.0", 2),
             backup_tools: resolve(
                 &c.backup_tools,
@@ -173,7 +279,14 @@ impl From<StackFile> for Values {
                 "RELEASE.2025-04-16T18-13-26Z",
                 1,
             ),
+            image_pull_secrets: f.image_pull_secrets.into_iter().map(|s| s.0).collect(),
+            backups_size: f
+                .storage
+                .backups
+                .clone()
+                .unwrap_or_else(|| backups_size(&f.storage, f.backups.retention_days.get())),
             namespace: f.namespace.0,
+            public_url: f.public_url,
             storage: f.storage,
             node_ports: f.node_ports,
             proxy: f.proxy,

@@ -171,3 +171,136 @@ impl<'de> Deserialize<'de> for Replicas {
         }
     }
 }
+
+/// An environment variable name: a letter or `_`, then letters, digits or `_`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EnvName(pub String);
+
+/// Whether `s` is a portable environment variable name (POSIX: `[A-Za-z_][A-Za-z0-9_]*`).
+pub fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl<'de> Deserialize<'de> for EnvName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_env_name(&s) {
+            Ok(EnvName(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "expected an environment variable name like \"LOG_LEVEL\", got {s:?}"
+            )))
+        }
+    }
+}
+
+/// A Kubernetes label key: an optional DNS subdomain prefix and '/', then a name of at most 63
+/// alphanumerics, '-', '_' or '.', starting and ending alphanumeric.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LabelKey(pub String);
+
+/// A Kubernetes label value: empty, or a label name (see [`LabelKey`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelValue(pub String);
+
+fn is_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Whether `s` is a label key, `[prefix/]name`.
+pub fn is_label_key(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((prefix, name)) => {
+            prefix.len() <= 253 && prefix.split('.').all(is_dns1123_label) && is_label_name(name)
+        }
+        None => is_label_name(s),
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_label_key(&s) {
+            Ok(LabelKey(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "{s:?} is not a label key ([prefix/]name, name at most 63 alphanumerics, '-', '_', '.')"
+            )))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() || is_label_name(&s) {
+            Ok(LabelValue(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "{s:?} is not a label value (at most 63 alphanumerics, '-', '_', '.')"
+            )))
+        }
+    }
+}
+
+/// An IANA time zone name such as `UTC` or `America/New_York` (the API server checks it exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeZone(pub String);
+
+/// Whether `s` is shaped like a tz database name: `/`-separated parts of letters, digits, `_`, `-`, `+`.
+pub fn is_time_zone(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('/').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
+        })
+}
+
+impl<'de> Deserialize<'de> for TimeZone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_time_zone(&s) {
+            Ok(TimeZone(s))
+        } else {
+            Err(D::Error::custom(format!(
+                "expected an IANA time zone like \"Europe/Berlin\" or \"UTC\", got {s:?}"
+            )))
+        }
+    }
+}
+
+impl Quantity {
+    /// The quantity in bytes, for memory and storage sizes (binary or decimal suffix, or none).
+    pub fn bytes(&self) -> Option<u128> {
+        let s = self.0.as_str();
+        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, suffix) = s.split_at(end);
+        let number: u128 = number.parse().ok()?;
+        let scale: u128 = match suffix {
+            "" => 1,
+            "Ki" => 1 << 10,
+            "Mi" => 1 << 20,
+            "Gi" => 1 << 30,
+            "Ti" => 1 << 40,
+            "Pi" => 1 << 50,
+            "k" => 1_000,
+            "M" => 1_000_000,
+            "G" => 1_000_000_000,
+            "T" => 1_000_000_000_000,
+            _ => return None,
+        };
+        number.checked_mul(scale)
+    }
+}

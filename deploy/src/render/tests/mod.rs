@@ -4,6 +4,10 @@ use super::*;
 use crate::object::Object;
 use crate::values::{StackFile, parse};
 
+/// Every optional part on (cloudflared needs the pod CIDR trusted).
+const ALL_ON: &str = "proxy: {trusted_proxies: [\"10.244.0.0/16\"]}\ncloudflared: {enabled: true}\n\
+                      backups: {enabled: true}\nmonitoring: {enabled: true}\n";
+
 fn defaults() -> Values {
     Values::from(StackFile::default())
 }
@@ -26,11 +30,7 @@ fn render_is_deterministic_and_in_helm_order() {
 
 #[test]
 fn no_secret_objects_and_credentials_only_by_reference() {
-    let v = parse(
-        "x",
-        "cloudflared: {enabled: true}\nbackups: {enabled: true}\nmonitoring: {enabled: true}\n",
-    )
-    .unwrap();
+    let v = parse("x", ALL_ON).unwrap();
     let text = to_yaml(&render(&v).unwrap()).unwrap();
     assert!(!text.contains("kind: Secret"));
     let doc: Vec<serde_yaml::Value> = text
@@ -80,19 +80,20 @@ fn proxy_config_has_every_route_and_kubernetes_discovery() {
         pairs,
         [
             ("/admin", "web"),
+            ("/static/admin", "web"),
             ("/api", "fastapi"),
             ("/trinityai", "trinity-ai"),
             ("/minio-console", "minio-console"),
             ("/", "frontend"),
         ]
     );
-    assert_eq!(routes[2]["timeouts"]["read"].as_str(), Some("300s"));
-    assert_eq!(routes[3]["strip_prefix"].as_bool(), Some(true));
+    assert_eq!(routes[3]["timeouts"]["read"].as_str(), Some("300s"));
+    assert_eq!(routes[4]["strip_prefix"].as_bool(), Some(true));
     assert_eq!(cfg["admin"].as_str(), Some("0.0.0.0:9901"));
     let console = &cfg["upstreams"]["minio-console"]["kubernetes"];
     assert_eq!(console["service"].as_str(), Some("minio"));
     assert_eq!(console["namespace"].as_str(), Some("trinity"));
-    assert_eq!(console["port"].as_u64(), Some(9001));
+    assert_eq!(console["port"].as_str(), Some("console"));
     for (_, up) in cfg["upstreams"].as_mapping().unwrap() {
         assert!(up["kubernetes"]["service"].is_string());
     }
@@ -124,8 +125,13 @@ fn node_ports_only_when_enabled() {
             .count()
     };
     assert_eq!(count(&defaults()), 0);
+    // The proxy and the five apps; the databases only when exposed on purpose.
     let on = parse("x", "node_ports: {enabled: true}\n").unwrap();
-    assert_eq!(count(&on), 10);
+    assert_eq!(count(&on), 6);
+    let dbs = parse("x", "node_ports: {enabled: true, expose_databases: true}\n").unwrap();
+    assert_eq!(count(&dbs), 10);
+    let off = parse("x", "node_ports: {expose_databases: true}\n").unwrap();
+    assert_eq!(count(&off), 0);
 }
 
 #[test]
@@ -142,11 +148,7 @@ fn optional_parts_follow_their_switches() {
         !off.iter()
             .any(|n| n.contains("cloudflared") || n.starts_with("CronJob"))
     );
-    let on = parse(
-        "x",
-        "cloudflared: {enabled: true}\nbackups: {enabled: true}\nmonitoring: {enabled: true}\n",
-    )
-    .unwrap();
+    let on = parse("x", ALL_ON).unwrap();
     let on = names(&on);
     for want in [
         "Deployment/cloudflared",
@@ -161,3 +163,17 @@ fn optional_parts_follow_their_switches() {
         assert!(on.iter().any(|n| n == want), "missing {want}: {on:?}");
     }
 }
+
+/// The pod spec of the Deployment `name`, as JSON.
+fn pod_of(ms: &[crate::object::Manifest], name: &str) -> serde_json::Value {
+    let m = ms
+        .iter()
+        .find(|m| m.object.kind() == "Deployment" && m.object.name() == name)
+        .unwrap_or_else(|| panic!("no Deployment/{name}"));
+    serde_json::to_value(&m.object).unwrap()["spec"]["template"]["spec"].clone()
+}
+
+mod builder;
+mod env;
+mod network;
+mod workloads;
