@@ -16,6 +16,18 @@ SKIPPABLE = [
     ("header_flood", "RSS and answers under connections sending never-ending request heads",
      "not measured in this run (`--header-flood 0` skips it)"),
 ]
+# Configurations of the load rounds (run.py CONFIGS): name -> label. Runs without one are "1t".
+CONFIG_LABELS = {"1t": "1 thread, log off", "2t": "2 threads, log off", "1t-log": "1 thread, log on",
+                 "2t-log": "2 threads, log on"}
+# Issue 12: trinity-proxy's CPU per request at threads: 2 within 5 % of threads: 1.
+THREADS_GOAL = 1.05
+LOG_ON = (" Access log on, to a file in the run's directory (truncated between runs; log B/req = the file's growth "
+          "over the run ÷ requests): trinity `RUST_LOG=info`, stdout redirected to the file (JSON lines, written in "
+          "64 KiB batches at least once a second by a thread of the proxy); nginx `access_log FILE trinity "
+          "buffer=64k flush=1s` (a JSON `log_format` with trinity's main fields); HAProxy `log stdout format raw` + "
+          "`option httplog`, stdout redirected to the file (one write per line, by the worker thread); Caddy "
+          "`log { output file FILE; format json }` (zap, one write per line). Every writer is a thread of the "
+          "proxy's own processes, so its CPU counts.")
 WITHOUT_HEALTH = ("trinity-proxy with active health checks on",
                   "run with `--health` (needs a binary that knows `health_check`: commit f95862a or later)")
 
@@ -48,6 +60,7 @@ def machine_notes(trinity, rev=None):
         "kernel": platform.release(),
         "nginx": _cmd(["nginx", "-v"]),
         "haproxy": _cmd(["haproxy", "-v"]),
+        "caddy": "Caddy " + _cmd(["caddy", "version"]),
         "wrk": _cmd(["wrk", "-v"]),
         "trinity-proxy": f"{trinity} (built from {rev})",
     }
@@ -88,16 +101,34 @@ def _table(header, rows):
         "| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
 
 
-def _ratio(runs, proxy, body, key):
-    """Median over rounds of proxy/nginx for `key`, each ratio taken within one round."""
-    ratios = []
+def _config(r):
+    return r.get("config", "1t")
+
+
+def _pair(runs, body, a, b, key, op):
+    """Median over rounds of op(a's key, b's key), a and b being (proxy, configuration) measured in
+    the same round with the same body."""
+    out = []
     for r in runs:
-        if r["proxy"] != proxy or r["body"] != body:
+        if (r["proxy"], _config(r)) != a or r["body"] != body:
             continue
-        base = [n for n in runs if n["proxy"] == "nginx" and n["body"] == body and n["round"] == r["round"]]
-        if base and base[0][key]:
-            ratios.append(r[key] / base[0][key])
-    return _med(ratios)
+        base = [n for n in runs if (n["proxy"], _config(n)) == b and n["body"] == body and n["round"] == r["round"]]
+        if base and r.get(key) is not None and base[0].get(key):
+            out.append(op(r[key], base[0][key]))
+    return _med(out)
+
+
+def _ratio(runs, proxy, body, key, config="1t"):
+    """Median over rounds of proxy/nginx for `key` in one configuration, each ratio taken within one round."""
+    return _pair(runs, body, (proxy, config), ("nginx", config), key, lambda x, y: x / y)
+
+
+def _configs(runs):
+    return list(dict.fromkeys(_config(r) for r in runs))
+
+
+def _proxies(runs):
+    return list(dict.fromkeys(r["proxy"] for r in runs))
 
 
 def write(path, res):
@@ -108,6 +139,8 @@ def write(path, res):
         if MARKER in text:
             notes = text.split(MARKER, 1)[1]
     m, s = res["machine"], res["settings"]
+    runs = res["runs"]
+    configs = _configs(runs) or list(s.get("configs") or ["1t"])
     out = [
         "# Benchmark results",
         "",
@@ -118,25 +151,34 @@ def write(path, res):
         "",
         f"- Command: `{res['command']}` (via `make bench`: Criterion first, then this harness).",
         f"- Load average (1/5/15 min) before: {res['load_before']}; after: {res.get('load_after', '?')}.",
-        f"- Machine: {m['cpu']}, {m['memory']}, Linux {m['kernel']}; {m['nginx']}; {m['haproxy']}; {m['wrk']}.",
+        f"- Machine: {m['cpu']}, {m['memory']}, Linux {m['kernel']}; {m['nginx']}; {m['haproxy']}; "
+        + (f"{m['caddy']}; " if m.get("caddy") else "") + f"{m['wrk']}.",
         f"- trinity-proxy: {m['trinity-proxy']}.",
         (f"- Load: `wrk -t1 -c{s['connections']} -d{s['seconds']}s --latency`, {s['rounds']} interleaved rounds "
-         f"({', '.join(dict.fromkeys(r['proxy'] for r in res['runs']))}, repeat), each run after a {s['warmup']} s "
-         "unmeasured warm-up. " if res["runs"] else "- Load rounds: none in this run (`--rounds 0`). ")
+         f"(in each round, per configuration {', '.join(f'`{c}`' for c in configs)}: "
+         f"{', '.join(_proxies(runs))}; then the next round), each run after a {s['warmup']} s "
+         "unmeasured warm-up. " if runs else "- Load rounds: none in this run (`--rounds 0`). ")
         + "Client, proxy and backend share the 2 cores; nothing is pinned.",
         "- Backend: nginx 1 process, static files (open_file_cache): small = 90-byte JSON, 64KiB = 65,536 bytes.",
-        "- Each proxy: 1 worker thread (trinity `threads: 1`; nginx `worker_processes 1`; HAProxy `nbthread 1`), "
-        "the 5 Trinity routes, keep-alive to the backend (idle pool 128), X-Forwarded-For/-Proto/-Host, X-Real-IP, "
-        "X-Request-Id (request and response), prefix strip on /minio-console, responses streamed "
-        "(nginx `proxy_buffering off`), **access log off for all three** (trinity `RUST_LOG=warn`, nginx "
-        "`access_log off`, HAProxy no `log`). trinity-proxy's metrics are on"
+        "- Configurations of the load rounds: " + "; ".join(f"`{c}` = {CONFIG_LABELS.get(c, c)}" for c in configs)
+        + ". N threads = trinity `threads: N` (N single-threaded worker runtimes + a control thread); nginx "
+        "`worker_processes N`; HAProxy `nbthread N`; Caddy `GOMAXPROCS=N`. Access log off: trinity `RUST_LOG=warn`, "
+        "nginx `access_log off`, HAProxy no `log`, Caddy no `log` directive."
+        + (LOG_ON if any(c.endswith("-log") for c in configs) else ""), 
+        "- Each proxy: the 5 Trinity routes, keep-alive to the backend (idle pool 128), X-Forwarded-For/-Proto/-Host, "
+        "X-Real-IP, X-Request-Id (request and response), prefix strip on /minio-console, responses streamed "
+        "(nginx `proxy_buffering off`; Caddy `reverse_proxy` at its defaults: streamed, flushed as its buffer fills). "
+        "trinity-proxy's metrics are on"
         + ("; active health checks on (trinity-proxy: HTTP GET of the small body every 2 s per upstream, outlier "
-           "detection at its defaults; HAProxy: `check inter 2s`; nginx: passive only)." if s.get("health") else
-           "; no active health checks."),
+           "detection at its defaults; HAProxy: `check inter 2s`; Caddy: `health_interval 2s`; nginx: passive only)."
+           if s.get("health") else "; no active health checks.")
+        + (" Caddy (`caddy run`, Caddyfile, `admin off`, `auto_https off`) is in the load rounds and the idle "
+           "scenario only." if "caddy" in _proxies(runs) else ""),
         "- CPU per request = Δ(utime+stime) of /proc/PID/stat over the measured run (all threads; nginx master + "
-        "worker) ÷ requests wrk completed. Tick = 10 ms, so ±0.1 % per 10 s run.",
+        "workers) ÷ requests wrk completed. Tick = 10 ms, so ±0.1 % per 10 s run.",
         "- RSS = VmRSS summed over the proxy's processes after the run; PSS from smaps_rollup splits shared pages.",
-        "- Ratios are taken to nginx **within the same round**, then the median over rounds.",
+        "- Ratios are taken to nginx in the same configuration **within the same round**, then the median over "
+        "rounds.",
     ]
     for mr in res.get("merged", []):
         out.append(f"- Re-measured later and merged in (`--merge-into`): {', '.join(mr['keys'])}, by "
@@ -145,37 +187,44 @@ def write(path, res):
     out += [
         "",
     ]
-    runs = res["runs"]
     for body in sorted({r["body"] for r in runs}, key=lambda b: b != "small"):
         rows = []
-        for proxy in dict.fromkeys(r["proxy"] for r in runs):
-            rs = [r for r in runs if r["proxy"] == proxy and r["body"] == body]
-            if not rs:
-                continue
-            rows.append([
-                proxy, _f(_med([r['rps'] for r in rs]), '{:,.0f}'), _f(_med([r['p50_ms'] for r in rs]), '{:.2f}'),
-                _f(_med([r['p99_ms'] for r in rs]), '{:.2f}'),
-                f"{_f(_med([r['cpu_us'] for r in rs]))} ({_f(_med([r['cpu_user_us'] for r in rs]))} + "
-                f"{_f(_med([r['cpu_sys_us'] for r in rs]))})",
-                _f(max(r['rss_kib'] for r in rs) / 1024), _f(max(r['pss_kib'] for r in rs) / 1024),
-                _f(_ratio(runs, proxy, body, 'cpu_us'), '{:.2f}'), _f(_ratio(runs, proxy, body, 'rps'), '{:.2f}'),
-                _f(_ratio(runs, proxy, body, 'p99_ms'), '{:.2f}')])
+        for config in configs:
+            for proxy in _proxies(runs):
+                rs = [r for r in runs if r["proxy"] == proxy and r["body"] == body and _config(r) == config]
+                if not rs:
+                    continue
+                rows.append([
+                    CONFIG_LABELS.get(config, config), proxy, _f(_med([r['rps'] for r in rs]), '{:,.0f}'),
+                    _f(_med([r['p50_ms'] for r in rs]), '{:.2f}'), _f(_med([r['p99_ms'] for r in rs]), '{:.2f}'),
+                    f"{_f(_med([r['cpu_us'] for r in rs]))} ({_f(_med([r['cpu_user_us'] for r in rs]))} + "
+                    f"{_f(_med([r['cpu_sys_us'] for r in rs]))})",
+                    _f(max(r['rss_kib'] for r in rs) / 1024), _f(max(r['pss_kib'] for r in rs) / 1024),
+                    _f(_med([r.get('log_bytes_per_req') for r in rs]), '{:.0f}'),
+                    _f(_ratio(runs, proxy, body, 'cpu_us', config), '{:.2f}'),
+                    _f(_ratio(runs, proxy, body, 'rps', config), '{:.2f}'),
+                    _f(_ratio(runs, proxy, body, 'p99_ms', config), '{:.2f}')])
         out += [f"## Load: {body} body", ""]
-        out += _table(["proxy", "req/s", "p50 ms", "p99 ms", "CPU µs/req (user + sys)", "RSS MiB", "PSS MiB",
-                       "CPU × nginx", "req/s × nginx", "p99 × nginx"], rows)
-        out += ["", "Medians over rounds; RSS/PSS the largest after any round.", ""]
+        out += _table(["configuration", "proxy", "req/s", "p50 ms", "p99 ms", "CPU µs/req (user + sys)", "RSS MiB",
+                       "PSS MiB", "log B/req", "CPU × nginx", "req/s × nginx", "p99 × nginx"], rows)
+        out += ["", "Medians over rounds; RSS/PSS the largest after any round; × nginx = to nginx in the same "
+                "configuration and round.", ""]
+        out += threads_and_log(runs, body, configs)
     for name, env in res.get("variants", {}).items():
         out += [f"`{name}` is trinity-proxy with " + ", ".join(f"`{k}={v}`" for k, v in env.items()) + ".", ""]
     if runs:
         out += every_run(runs)
-    out += ["", "Idle RSS right after start (one request served): " + ", ".join(
+    idle_cfg = res.get("idle_rss_config")
+    out += ["", "Idle RSS right after start (one request served"
+            + (f"; configuration {CONFIG_LABELS.get(idle_cfg, idle_cfg)}" if idle_cfg else "") + "): " + ", ".join(
         f"{k} {v[0] / 1024:.1f} MiB (PSS {v[1] / 1024:.1f})" for k, v in res["idle_rss"].items()) + ".", ""]
 
     if res["idle"]:
         out += ["## Idle keep-alive connections", "",
                 "Each connection sends one request, reads the response, then stays open and idle for 2 s; then all "
-                "close. Same proxy processes as the load runs (so 'before' is after load). Per connection = "
-                "(held − before) ÷ N.", ""]
+                "close. Same proxy processes as the load runs"
+                + (f" of the first configuration ({CONFIG_LABELS.get(idle_cfg, idle_cfg)})" if idle_cfg else "")
+                + " (so 'before' is after load). Per connection = (held − before) ÷ N.", ""]
         out += _table(["N", "proxy", "RSS before MiB", "RSS held MiB", "KiB / connection", "RSS 2 s after close MiB",
                        "failed"],
                       ([f"{r['count']:,}", r['proxy'], f"{r['rss_before_kib'] / 1024:.1f}",
@@ -251,17 +300,54 @@ def write(path, res):
         f.write(text)
 
 
+def threads_and_log(runs, body, configs):
+    """Per proxy, from runs of one round: CPU per request at 2 threads ÷ 1 thread (log off, log on)
+    and the access log's CPU per request (log on − log off, at 1 and 2 threads); medians over rounds."""
+    pairs = [("2t", "1t"), ("2t-log", "1t-log")]
+    logs = [("1t-log", "1t"), ("2t-log", "2t")]
+    ratio_cols = [(a, b) for a, b in pairs if a in configs and b in configs]
+    log_cols = [(a, b) for a, b in logs if a in configs and b in configs]
+    if not ratio_cols and not log_cols:
+        return []
+    rows = []
+    for proxy in _proxies(runs):
+        row = [proxy]
+        row += [_f(_pair(runs, body, (proxy, a), (proxy, b), "cpu_us", lambda x, y: x / y), "{:.2f}")
+                for a, b in ratio_cols]
+        row += [_f(_pair(runs, body, (proxy, a), (proxy, b), "cpu_us", lambda x, y: x - y), "{:+.1f}")
+                for a, b in log_cols]
+        rows.append(row)
+    header = ["proxy"]
+    header += [f"CPU/req 2 threads ÷ 1 ({'log on' if a.endswith('-log') else 'log off'})" for a, _ in ratio_cols]
+    header += [f"access log µs/req ({'2 threads' if a.startswith('2t') else '1 thread'}: on − off)"
+               for a, _ in log_cols]
+    out = [f"### {body} body: threads: 2 vs threads: 1, and the access log's cost", "",
+           "Each figure is taken between runs of the same proxy in the same round, then the median over rounds. "
+           "With client, backend and proxy on 2 cores, a second thread cannot raise throughput much: the CPU per "
+           "request is the figure to compare.", ""]
+    out += _table(header, rows)
+    out.append("")
+    if ("2t", "1t") in ratio_cols:
+        v = _pair(runs, body, ("trinity-proxy", "2t"), ("trinity-proxy", "1t"), "cpu_us", lambda x, y: x / y)
+        if v is not None:
+            verdict = "within" if v <= THREADS_GOAL else "**not within**"
+            out += [f"trinity-proxy's CPU per request at `threads: 2` is **{v:.3f}×** that at `threads: 1` "
+                    f"({verdict} issue 12's goal, ≤ {THREADS_GOAL:.2f}×).", ""]
+    return out
+
+
 def every_run(runs):
     out = ["### Every run", "",
            "Page faults = minor faults of the proxy per request. Other CPU = what the rest of the machine used during "
-           "the run (all CPU but the proxy, the backend, wrk and the harness), in % of both cores: interference.", ""]
+           "the run (all CPU but the proxy, the backend, wrk and the harness), in % of both cores: interference. "
+           "Log B/req = bytes the access log grew by per request (– = log off).", ""]
     return out + _table(
-        ["body", "round", "proxy", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "user", "sys", "page faults/req",
-         "errors", "RSS MiB", "other CPU %"],
-        ([r['body'], r['round'], r['proxy'], f"{r['rps']:,.0f}", _f(r['p50_ms'], '{:.2f}'), _f(r['p99_ms'], '{:.2f}'),
-          f"{r['cpu_us']:.1f}", f"{r['cpu_user_us']:.1f}", f"{r['cpu_sys_us']:.1f}",
+        ["body", "round", "configuration", "proxy", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "user", "sys",
+         "page faults/req", "errors", "RSS MiB", "log B/req", "other CPU %"],
+        ([r['body'], r['round'], _config(r), r['proxy'], f"{r['rps']:,.0f}", _f(r['p50_ms'], '{:.2f}'),
+          _f(r['p99_ms'], '{:.2f}'), f"{r['cpu_us']:.1f}", f"{r['cpu_user_us']:.1f}", f"{r['cpu_sys_us']:.1f}",
           f"{r.get('faults_per_req', 0):.2f}", r['non2xx'] + r['socket_errors'], f"{r['rss_kib'] / 1024:.1f}",
-          f"{r.get('other_cpu_pct', 0):.1f}"]
+          _f(r.get('log_bytes_per_req'), '{:.0f}'), f"{r.get('other_cpu_pct', 0):.1f}"]
          for r in runs))
 
 

@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Load harness: trinity-proxy, nginx and HAProxy in front of one nginx backend, driven by wrk.
+"""Load harness: trinity-proxy, nginx, HAProxy and Caddy in front of one nginx backend, driven by wrk.
 
 Question: per proxied request, how much CPU does each proxy spend, at what throughput and
 latency, and with how much memory — on this machine, in the same run, with equivalent settings?
 
 One run:
-  1. installs nginx, haproxy and wrk from Debian packages when missing;
-  2. starts the backend (nginx, one process: a small JSON body and a 64 KiB body) and the three
-     proxies (one worker thread each, keep-alive to the backend, the 5 Trinity routes, access log
-     off for all three);
-  3. drives each with wrk (1 thread, 64 connections) in interleaved rounds A B C A B C …, each
-     measured run preceded by an unmeasured warm-up;
-  4. scenarios: RSS at N idle keep-alive connections; errors and time to recovery when one of two
+  1. installs nginx, haproxy, caddy and wrk from Debian packages when missing;
+  2. starts the backend (nginx, one process: a small JSON body and a 64 KiB body) and the proxies
+     once per configuration (`--configs`: 1t = one worker thread each, access log off; 2t = two;
+     1t-log / 2t-log = the same with the access log on, to a file), each with keep-alive to the
+     backend and the 5 Trinity routes;
+  3. drives each with wrk (1 thread, 64 connections) in interleaved rounds (every configuration's
+     proxies A B C D, then the next configuration, then the next round), each measured run
+     preceded by an unmeasured warm-up;
+  4. scenarios (trinity-proxy, nginx and HAProxy; Caddy only in the load rounds and the idle
+     connections): RSS at N idle keep-alive connections; errors and time to recovery when one of two
      backend replicas is SIGKILLed under load; RSS growth during a 1 GiB upload; errors across 50
      config reloads under load; SSE event latency; RSS and answers under 1000 connections sending
      never-ending request heads (scenarios.py);
@@ -43,12 +46,22 @@ import servers  # noqa: E402
 
 PORTS = {"backend": 18081, "backend2": 18082, "sink": 18083, "sse": 18084, "trinity-proxy": 18090,
          "trinity-admin": 18091, "nginx": 18092, "haproxy": 18093, "failover": 18190, "failover-admin": 18191}
+# The proxies of the scenarios after the load rounds; LOAD_PROXIES: those of the load rounds.
 PROXIES = ["trinity-proxy", "nginx", "haproxy"]
+LOAD_PROXIES = PROXIES + ["caddy"]
 BODIES = [("small", servers.SMALL_PATH), ("64KiB", servers.BIG_PATH)]
+# Configurations of the load rounds: name -> (worker threads, access log on).
+CONFIGS = {"1t": (1, False), "2t": (2, False), "1t-log": (1, True), "2t-log": (2, True)}
+# Ports of the load-round proxies: a block of CONFIG_PORT_STEP per configuration from CONFIG_PORT_BASE,
+# at these offsets (trinity-proxy's admin port is the next one; variants from offset 10, 2 apart).
+CONFIG_PORT_BASE, CONFIG_PORT_STEP = 18200, 20
+PORT_OFFSET = {"trinity-proxy": 0, "nginx": 2, "haproxy": 3, "caddy": 4}
+MAX_VARIANTS = 4
 
 
 def ensure_packages():
-    missing = [p for p, exe in [("nginx", "nginx"), ("haproxy", "haproxy"), ("wrk", "wrk")] if not shutil.which(exe)]
+    missing = [p for p, exe in [("nginx", "nginx"), ("haproxy", "haproxy"), ("caddy", "caddy"), ("wrk", "wrk")]
+               if not shutil.which(exe)]
     if not missing:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
@@ -90,16 +103,38 @@ def haproxy_maxconn(nofile):
     return (nofile - 100) // 2
 
 
-def start_proxy(name, args, workdir, port, backends, nofile, suffix="", **haproxy_opts):
-    """haproxy_opts: master_worker, no_delay (servers.start_haproxy)."""
+def start_proxy(name, args, workdir, port, backends, nofile, suffix="", threads=1, access_log=False, admin=None,
+                **haproxy_opts):
+    """haproxy_opts: master_worker, no_delay (servers.start_haproxy). admin: trinity-proxy's admin
+    port (default: PORTS' failover-admin with a suffix, else trinity-admin)."""
     label = name + suffix
     if name == "trinity-proxy":
-        admin = PORTS["failover-admin"] if suffix else PORTS["trinity-admin"]
-        return servers.start_trinity(args.trinity, workdir, label, port, admin, backends, health=args.health)
+        admin = admin or (PORTS["failover-admin"] if suffix else PORTS["trinity-admin"])
+        return servers.start_trinity(args.trinity, workdir, label, port, admin, backends, health=args.health,
+                                     threads=threads, access_log=access_log)
     if name == "nginx":
-        return servers.start_nginx(workdir, label, port, backends, nofile)
+        return servers.start_nginx(workdir, label, port, backends, nofile, workers=threads, access_log=access_log)
+    if name == "caddy":
+        return servers.start_caddy(workdir, label, port, backends, threads=threads, access_log=access_log,
+                                   health=args.health)
     return servers.start_haproxy(workdir, label, port, backends, maxconn=haproxy_maxconn(nofile), nofile=nofile,
-                                 health=args.health, **haproxy_opts)
+                                 health=args.health, threads=threads, access_log=access_log, **haproxy_opts)
+
+
+def parse_list(text, known, what):
+    """A comma-separated selection of `known` names, in the order given; exits on an unknown one."""
+    out = list(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
+    unknown = [x for x in out if x not in known]
+    if unknown or not out:
+        sys.exit(f"--{what}: {', '.join(unknown) or 'none given'}; choose from {', '.join(known)}")
+    return out
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def main():
@@ -109,6 +144,12 @@ def main():
     ap.add_argument("--seconds", type=int, default=10, help="measured seconds per wrk run (default 10)")
     ap.add_argument("--warmup", type=int, default=2, help="unmeasured warm-up seconds before each run")
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--configs", default=",".join(CONFIGS), metavar="LIST",
+                    help="configurations of the load rounds, in order (default all: %(default)s): 1t = 1 worker "
+                         "thread/process each, access log off; 2t = 2; 1t-log, 2t-log = the same with the access "
+                         "log on, to a file")
+    ap.add_argument("--proxies", default=",".join(LOAD_PROXIES), metavar="LIST",
+                    help="proxies of the load rounds (default all: %(default)s); the ratios need nginx")
     ap.add_argument("--idle", default="1000,10000", help="idle keep-alive connection counts ('' to skip)")
     ap.add_argument("--health", action="store_true",
                     help="active health checks on (trinity-proxy health_check, HAProxy check; nginx has none)")
@@ -130,7 +171,8 @@ def main():
     ap.add_argument("--wait-quiet", type=int, default=0, metavar="SECONDS",
                     help="first wait up to SECONDS for the 1-minute load average to fall below 1")
     ap.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VAL[,KEY=VAL]",
-                    help="one more trinity-proxy in the load rounds and idle scenario, with extra environment variables "
+                    help="one more trinity-proxy in the load rounds (in every configuration) and idle scenario, "
+                         f"with extra environment variables (at most {MAX_VARIANTS}) "
                          "(BIN=PATH: another binary) — to measure a lever, e.g. "
                          "'trim:GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864'")
     ap.add_argument("--from-json", metavar="FILE",
@@ -151,6 +193,10 @@ def main():
     args.header_flood = max(0, min(args.header_flood, 10_000))
     args.header_flood_hold = max(1, min(args.header_flood_hold, scenarios.FLOOD_TOTAL // 1024))
     args.seconds = max(1, min(args.seconds, 120))
+    args.configs = parse_list(args.configs, list(CONFIGS), "configs")
+    args.proxies = parse_list(args.proxies, LOAD_PROXIES, "proxies")
+    if len(args.variant) > MAX_VARIANTS:
+        sys.exit(f"at most {MAX_VARIANTS} --variant")
     args.trinity = os.path.abspath(args.trinity or "")
     if not os.access(args.trinity, os.X_OK) or os.path.isdir(args.trinity):
         sys.exit(f"not an executable: {args.trinity}")
@@ -167,7 +213,8 @@ def main():
         "load_before": loadavg(),
         "machine": report.machine_notes(args.trinity, args.trinity_rev),
         "settings": {"health": args.health, "rounds": args.rounds, "seconds": args.seconds, "warmup": args.warmup,
-                     "connections": args.connections, "nofile": nofile},
+                     "connections": args.connections, "nofile": nofile,
+                     "configs": {c: {"threads": CONFIGS[c][0], "access_log": CONFIGS[c][1]} for c in args.configs}},
         "idle_rss": {}, "runs": [], "idle": [], "failover": [], "upload": [], "reloads": [], "sse": [],
         "header_flood": [], "perf": None,
     }
@@ -175,41 +222,72 @@ def main():
     try:
         backend = servers.start_backend(workdir, PORTS["backend"], nofile)
         procs.append(backend)
-        proxies = {}
-        ports = dict(PORTS)
-        for name in PROXIES:
-            proxies[name] = start_proxy(name, args, workdir, PORTS[name], [PORTS["backend"]], nofile)
-            procs.append(proxies[name])
-            results["idle_rss"][name] = measure.memory_kib(proxies[name].pids())
-        for i, spec in enumerate(args.variant):
-            label, _, envs = spec.partition(":")
-            name = f"trinity-proxy {label}"
-            env = dict(kv.split("=", 1) for kv in envs.split(",") if "=" in kv)
-            # BIN=PATH: another trinity-proxy binary (e.g. another allocator) instead of --trinity.
-            binary = os.path.abspath(env.pop("BIN", args.trinity))
-            ports[name] = 18100 + 2 * i
-            proxies[name] = servers.start_trinity(binary, workdir, f"variant-{i}", ports[name],
-                                                  ports[name] + 1, [PORTS["backend"]], env=env,
-                                                  health=args.health)
-            procs.append(proxies[name])
-            results.setdefault("variants", {})[name] = dict(env, **({"BIN": binary} if binary != args.trinity else {}))
+        # Per configuration: proxy name -> (process, port). The idle scenario, the idle RSS and the
+        # profile use the first configuration's (1t by default); without load rounds only it starts.
+        fleet = {}
+        for c, cfg in enumerate(args.configs if args.rounds else args.configs[:1]):
+            threads, log = CONFIGS[cfg]
+            base = CONFIG_PORT_BASE + CONFIG_PORT_STEP * c
+            fleet[cfg] = {}
+            for name in args.proxies:
+                port = base + PORT_OFFSET[name]
+                p = start_proxy(name, args, workdir, port, [PORTS["backend"]], nofile, suffix=f"-{cfg}",
+                                threads=threads, access_log=log, admin=port + 1)
+                procs.append(p)
+                fleet[cfg][name] = (p, port)
+            for i, spec in enumerate(args.variant):
+                label, _, envs = spec.partition(":")
+                name = f"trinity-proxy {label}"
+                env = dict(kv.split("=", 1) for kv in envs.split(",") if "=" in kv)
+                # BIN=PATH: another trinity-proxy binary (e.g. another allocator) instead of --trinity.
+                binary = os.path.abspath(env.pop("BIN", args.trinity))
+                port = base + 10 + 2 * i
+                p = servers.start_trinity(binary, workdir, f"variant-{i}-{cfg}", port, port + 1, [PORTS["backend"]],
+                                          env=env, health=args.health, threads=threads, access_log=log)
+                procs.append(p)
+                fleet[cfg][name] = (p, port)
+                results.setdefault("variants", {})[name] = dict(env, **({"BIN": binary} if binary != args.trinity
+                                                                        else {}))
+        first = fleet[args.configs[0]]
+        results["idle_rss_config"] = args.configs[0]
+        for name, (p, _) in first.items():
+            results["idle_rss"][name] = measure.memory_kib(p.pids())
 
         for body, path in BODIES:
             for rnd in range(1, args.rounds + 1):
-                for name in proxies:
-                    port = ports[name]
-                    if args.warmup:
-                        measure.wrk(port, path, args.warmup, args.connections)
-                    r = measure.load_run(proxies[name], port, path, args.seconds, args.connections, helpers=[backend])
-                    r.update({"body": body, "round": rnd, "proxy": name})
-                    print(f"{body} round {rnd} {name}: {r['rps']:.0f} req/s, p99 {r['p99_ms']} ms, "
-                          f"{r['cpu_us']:.1f} CPU-us/req, RSS {r['rss_kib'] / 1024:.1f} MiB, "
-                          f"other CPU {r['other_cpu_pct']:.0f} %", flush=True)
-                    results["runs"].append(r)
+                for cfg in args.configs:
+                    for name, (proc, port) in fleet[cfg].items():
+                        if proc.access_log:  # a fresh file per run: the disk does not fill up
+                            os.truncate(proc.access_log, 0)
+                        if args.warmup:
+                            measure.wrk(port, path, args.warmup, args.connections)
+                        log0 = file_size(proc.access_log) if proc.access_log else 0
+                        r = measure.load_run(proc, port, path, args.seconds, args.connections, helpers=[backend])
+                        r.update({"body": body, "round": rnd, "proxy": name, "config": cfg})
+                        if proc.access_log:
+                            # Growth of the log file over the run ÷ requests: batches still unwritten at
+                            # the end are about as many as at the start (the warm-up ran at the same rate).
+                            r["log_bytes_per_req"] = (file_size(proc.access_log) - log0) / max(r["requests"], 1)
+                        if not proc.alive():
+                            raise RuntimeError(f"{proc.name} exited during the run:\n{proc.log_tail()}")
+                        print(f"{body} round {rnd} {cfg} {name}: {r['rps']:.0f} req/s, p99 {r['p99_ms']} ms, "
+                              f"{r['cpu_us']:.1f} CPU-us/req, RSS {r['rss_kib'] / 1024:.1f} MiB, "
+                              f"other CPU {r['other_cpu_pct']:.0f} %"
+                              + (f", log {r['log_bytes_per_req']:.0f} B/req" if proc.access_log else ""),
+                              flush=True)
+                        results["runs"].append(r)
+        for procs_ports in fleet.values():
+            for proc, _ in procs_ports.values():
+                if proc.access_log:
+                    os.truncate(proc.access_log, 0)
 
-        if args.perf:
-            results["perf"] = perf_profile(proxies["trinity-proxy"], args, workdir)
+        if args.perf and "trinity-proxy" in first:
+            results["perf"] = perf_profile(*first["trinity-proxy"], args, workdir)
 
+        # Every configuration but the first stops here; the idle scenario uses the first's processes.
+        servers.stop_all([p for cfg in list(fleet)[1:] for p, _ in fleet[cfg].values()])
+        proxies = {name: p for name, (p, _) in first.items()}
+        ports = {name: port for name, (_, port) in first.items()}
         for count in idle_counts:
             for name in proxies:
                 # HAProxy stops accepting at maxconn: hold fewer rather than hang on its backlog.
@@ -220,8 +298,7 @@ def main():
                       f"{r['rss_after_kib']} KiB, failed {r['failed']}", flush=True)
                 results["idle"].append(r)
 
-        for name in list(proxies):
-            proxies[name].stop()
+        servers.stop_all(list(proxies.values()))
 
         if not args.no_failover:
             results["failover"] = failover(args, workdir, nofile, procs)
@@ -234,8 +311,7 @@ def main():
         if args.header_flood > 0:
             results["header_flood"] = header_flood(args, workdir, nofile, procs)
     finally:
-        for p in reversed(procs):
-            p.stop()
+        servers.stop_all(list(reversed(procs)))
         results["load_after"] = loadavg()
         results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         with open(os.path.join(workdir, "results.json"), "w") as f:
@@ -261,6 +337,9 @@ def merge(path, results):
     keys = [k for k in SCENARIO_KEYS if results.get(k)]
     if "runs" in keys:
         keys += ["settings", "idle_rss"]
+        base.pop("idle_rss_config", None)
+        if "idle_rss_config" in results:
+            keys.append("idle_rss_config")
         base.pop("variants", None)
         if "variants" in results:
             keys.append("variants")
@@ -414,7 +493,7 @@ ATTRIBUTION = [
 ]
 
 
-def perf_profile(proc, args, workdir):
+def perf_profile(proc, port, args, workdir):
     """perf record of trinity-proxy during one small-body run, user stacks unwound with DWARF
     (the release binary keeps .eh_frame): top symbols by self time, and inclusive time of the
     frames in ATTRIBUTION."""
@@ -425,7 +504,7 @@ def perf_profile(proc, args, workdir):
                             "-p", str(proc.pid), "--", "sleep", str(args.seconds)],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(0.5)
-    measure.wrk(PORTS["trinity-proxy"], servers.SMALL_PATH, args.seconds, args.connections)
+    measure.wrk(port, servers.SMALL_PATH, args.seconds, args.connections)
     rec_out, _ = rec.communicate(timeout=args.seconds + 60)
     if rec.returncode != 0:
         return {"error": f"perf record failed: {rec_out.strip()[-500:]}"}

@@ -1,9 +1,15 @@
-"""The processes of a load run: one backend nginx and three proxies in front of it.
+"""The processes of a load run: one backend nginx and the proxies in front of it (trinity-proxy,
+nginx, HAProxy, Caddy).
 
-Every proxy gets equivalent settings: one worker thread, keep-alive to the backend (a pool of
-up to 128 idle connections), the five Trinity routes, the same forwarding headers
-(X-Forwarded-For/-Proto/-Host, X-Real-IP, X-Request-Id; X-Forwarded-Prefix and prefix stripping on
-/minio-console), responses streamed rather than buffered, and no access log.
+Every proxy gets equivalent settings: the same number of worker threads (`threads`: trinity-proxy
+`threads: N`, nginx `worker_processes N`, HAProxy `nbthread N`, Caddy GOMAXPROCS=N), keep-alive to
+the backend (a pool of up to 128 idle connections), the five Trinity routes, the same forwarding
+headers (X-Forwarded-For/-Proto/-Host, X-Real-IP, X-Request-Id; X-Forwarded-Prefix and prefix
+stripping on /minio-console), responses streamed rather than buffered, and the access log off —
+or on, to a file (`access_log`), each the way it is deployed: trinity-proxy JSON lines on stdout
+(`RUST_LOG=info`, batched 64 KiB / 1 s by the proxy), nginx `access_log … buffer=64k flush=1s` with
+a JSON format, HAProxy `log stdout` with `option httplog` (one write per line), Caddy's JSON `log`
+to a file.
 
 Everything listens on 127.0.0.1 only. Processes are started in their own session and stopped by
 their own pid; nothing else is ever signalled.
@@ -44,6 +50,8 @@ class Proc:
         self.name = name
         self.popen = popen
         self.log_path = log_path
+        # The access log's file when it is on (None: off).
+        self.access_log = None
         # For the reload scenario: the config file, routes -> its text, and the reload signal.
         self.config_path = None
         self.render = None
@@ -104,9 +112,23 @@ def reload(proc, routes):
     os.kill(proc.pid, proc.reload_signal)
 
 
+def stop_all(procs):
+    """Stops several processes at once (trinity-proxy drains for its drain_delay on SIGTERM): all are
+    signalled first, then each is waited for (and killed past its timeout)."""
+    for p in procs:
+        if p.alive():
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for p in procs:
+        p.stop()
+
+
 def start(name, argv, workdir, env=None):
     log_path = os.path.join(workdir, f"{name}.log")
-    log = open(log_path, "wb")
+    # Appending (O_APPEND): when stdout is the access log, the harness truncates it between runs.
+    log = open(log_path, "ab")
     popen = subprocess.Popen(
         argv,
         stdout=log,
@@ -222,12 +244,12 @@ def start_script(workdir, script, port):
 HEALTH_CHECK = f"{{ path: {SMALL_PATH}, interval: 2s, timeout: 1s }}"
 
 
-def trinity_yaml(port, admin_port, backends, health=False, routes=ROUTES):
+def trinity_yaml(port, admin_port, backends, health=False, routes=ROUTES, threads=1):
     eps = ", ".join(f'"{HOST}:{p}"' for p in backends)
     lines = [
         f'listeners: ["{HOST}:{port}"]',
         f'admin: "{HOST}:{admin_port}"',
-        "threads: 1",
+        f"threads: {threads}",
         "client_ip:",
         '  trusted_proxies: ["10.0.0.0/8"]',
         "  header: cf-connecting-ip",
@@ -247,20 +269,32 @@ def trinity_yaml(port, admin_port, backends, health=False, routes=ROUTES):
     return "\n".join(lines) + "\n"
 
 
-def start_trinity(binary, workdir, name, port, admin_port, backends, env=None, health=False):
+def start_trinity(binary, workdir, name, port, admin_port, backends, env=None, health=False, threads=1,
+                  access_log=False):
+    """access_log: RUST_LOG=info, the access lines (JSON, on stdout) go to the process's log file."""
     path = os.path.join(workdir, f"{name}.yaml")
     with open(path, "w") as f:
-        f.write(trinity_yaml(port, admin_port, backends, health))
-    # RUST_LOG=warn: the access log (target `access`, level info) is off, as for nginx and HAProxy.
-    proc = start(name, [binary, "--config", path], workdir, env={"RUST_LOG": "warn", **(env or {})})
+        f.write(trinity_yaml(port, admin_port, backends, health, threads=threads))
+    # RUST_LOG=warn: the access log (target `access`, level info) is off, as for the others.
+    level = "info" if access_log else "warn"
+    proc = start(name, [binary, "--config", path], workdir, env={"RUST_LOG": level, **(env or {})})
+    if access_log:
+        proc.access_log = proc.log_path
     # It also watches the file; SIGHUP forces a reload.
     proc.config_path, proc.reload_signal = path, signal.SIGHUP
-    proc.render = lambda routes: trinity_yaml(port, admin_port, backends, health, routes)
+    proc.render = lambda routes: trinity_yaml(port, admin_port, backends, health, routes, threads)
     wait_http(proc, port, SMALL_PATH)
     return proc
 
 
-def nginx_proxy_conf(workdir, name, port, backends, nofile, routes=ROUTES):
+# nginx's access log when on: JSON lines with the fields of trinity-proxy's access log, buffered.
+NGINX_LOG_FORMAT = ("log_format trinity escape=json '{\"timestamp\":\"$time_iso8601\",\"request_id\":\"$request_id\",'\n"
+                    "    '\"client_ip\":\"$remote_addr\",\"method\":\"$request_method\",\"path\":\"$uri\",'\n"
+                    "    '\"endpoint\":\"$upstream_addr\",\"status\":$status,\"request_time_s\":$request_time,'\n"
+                    "    '\"bytes\":$body_bytes_sent}';")
+
+
+def nginx_proxy_conf(workdir, name, port, backends, nofile, routes=ROUTES, workers=1, access_log=None):
     fwd = os.path.join(workdir, f"{name}-fwd.conf")
     with open(fwd, "w") as f:
         f.write(
@@ -298,31 +332,39 @@ proxy_read_timeout 60s;
         sub = f"{headers} proxy_pass {target};"
         exact = f"return 301 {prefix}/$is_args$args;" if redirect else sub
         locs += f"    location = {prefix} {{ {exact} }}\n    location {prefix}/ {{ {sub} }}\n"
+    # In the server block: `access_log off` at the http level cancels every other access_log there.
+    fmt, log = (f"  {NGINX_LOG_FORMAT}\n", f"    access_log {access_log} trinity buffer=64k flush=1s;\n") \
+        if access_log else ("", "")
     return f"""daemon off;
-worker_processes 1;
+worker_processes {workers};
 {nginx_common(workdir, name, nofile)}
-{ups}
+{fmt}{ups}
   server {{
     listen {HOST}:{port} backlog=4096;
     add_header X-Request-Id $request_id always;
-{locs}  }}
+{log}{locs}  }}
 }}
 """
 
 
-def start_nginx(workdir, name, port, backends, nofile):
+def start_nginx(workdir, name, port, backends, nofile, workers=1, access_log=False):
     path = os.path.join(workdir, f"{name}.conf")
+    log = os.path.join(workdir, f"{name}.access.log") if access_log else None
     with open(path, "w") as f:
-        f.write(nginx_proxy_conf(workdir, name, port, backends, nofile))
+        f.write(nginx_proxy_conf(workdir, name, port, backends, nofile, workers=workers, access_log=log))
     proc = start(name, ["nginx", "-c", path, "-e", "stderr"], workdir)
+    proc.access_log = log
     # SIGHUP to the master = `nginx -s reload`: new workers, the old ones finish gracefully.
     proc.config_path, proc.reload_signal = path, signal.SIGHUP
-    proc.render = lambda routes: nginx_proxy_conf(workdir, name, port, backends, nofile, routes)
+    proc.render = lambda routes: nginx_proxy_conf(workdir, name, port, backends, nofile, routes, workers, log)
     wait_http(proc, port, SMALL_PATH)
     return proc
 
 
-def haproxy_conf(port, backends, maxconn, nofile, health=False, routes=ROUTES, no_delay=False):
+def haproxy_conf(port, backends, maxconn, nofile, health=False, routes=ROUTES, no_delay=False, threads=1,
+                 access_log=False):
+    """access_log: `log stdout` (a write per line to the process's stdout, here its log file) with
+    `option httplog`."""
     acls = []
     uses = []
     for route, prefix, upstream, strip, redirect in routes:
@@ -351,13 +393,13 @@ def haproxy_conf(port, backends, maxconn, nofile, health=False, routes=ROUTES, n
     # ulimit-n pinned to the process limit: HAProxy would otherwise insist on 2 fds per maxconn,
     # while an idle client connection needs one.
     return f"""global
-  nbthread 1
+  nbthread {threads}
   maxconn {maxconn}
   ulimit-n {nofile}
-
+{"  log stdout format raw local0" + chr(10) if access_log else ""}
 defaults
   mode http
-  maxconn {maxconn}
+{"  log global" + chr(10) + "  option httplog" + chr(10) if access_log else ""}  maxconn {maxconn}
   timeout connect 2s
   timeout client 300s
   timeout server 60s
@@ -385,16 +427,82 @@ frontend fe
 
 
 def start_haproxy(workdir, name, port, backends, maxconn, nofile, health=False, master_worker=False,
-                  no_delay=False):
+                  no_delay=False, threads=1, access_log=False):
     """no_delay: `option http-no-delay` (no MSG_MORE on partial bodies: SSE events leave at once)."""
     path = os.path.join(workdir, f"{name}.cfg")
     with open(path, "w") as f:
-        f.write(haproxy_conf(port, backends, maxconn, nofile, health, no_delay=no_delay))
+        f.write(haproxy_conf(port, backends, maxconn, nofile, health, no_delay=no_delay, threads=threads,
+                             access_log=access_log))
     # -db: foreground, no daemon; one process unless master_worker (-W: a master that re-executes
     # itself on SIGUSR2, starts a new worker and soft-stops the old one — HAProxy's reload).
     proc = start(name, ["haproxy", *(["-W"] if master_worker else []), "-db", "-f", path], workdir)
+    if access_log:
+        proc.access_log = proc.log_path
     if master_worker:
         proc.config_path, proc.reload_signal = path, signal.SIGUSR2
-        proc.render = lambda routes: haproxy_conf(port, backends, maxconn, nofile, health, routes, no_delay)
+        proc.render = lambda routes: haproxy_conf(port, backends, maxconn, nofile, health, routes, no_delay,
+                                                  threads, access_log)
+    wait_http(proc, port, SMALL_PATH)
+    return proc
+
+
+def caddyfile(workdir, port, backends, health=False, routes=ROUTES, access_log=None):
+    """Caddy with the same routes: per route a `handle` on `PREFIX` and `PREFIX/*` (the catch-all `/`
+    last), reverse_proxy with keep-alive (128 idle connections per backend), X-Real-IP and
+    X-Request-Id added (X-Forwarded-For/-Proto/-Host and Host are Caddy's defaults), cf-connecting-ip
+    removed; no admin endpoint, no automatic HTTPS, no access log unless `access_log` (a file)."""
+    to = " ".join(f"{HOST}:{p}" for p in backends)
+    check = (f"\n\t\t\thealth_uri {SMALL_PATH}\n\t\t\thealth_interval 2s\n\t\t\thealth_timeout 1s" if health else "")
+
+    def proxy(extra=""):
+        return (f"reverse_proxy {{\n\t\t\tto {to}\n\t\t\theader_up X-Real-IP {{remote_host}}\n"
+                f"\t\t\theader_up X-Request-Id {{http.request.uuid}}\n\t\t\theader_up -cf-connecting-ip{extra}{check}\n"
+                "\t\t\ttransport http {\n\t\t\t\tkeepalive_idle_conns 128\n\t\t\t\tkeepalive_idle_conns_per_host 128\n"
+                "\t\t\t}\n\t\t}")
+
+    handles = ""
+    catch_all = ""
+    for route, prefix, _, strip, redirect in routes:
+        if prefix == "/":
+            catch_all = f"\thandle {{\n\t\t{proxy()}\n\t}}\n"
+            continue
+        m = f"@r_{route.replace('-', '_')}"
+        if redirect:
+            # Caddy 2.6 has no placeholder for "?" + the query when there is one: the query is dropped.
+            handles += f"\tredir {prefix} {prefix}/ 301\n"
+            handles += f"\t{m} path {prefix}/*\n"
+        else:
+            handles += f"\t{m} path {prefix} {prefix}/*\n"
+        if strip:
+            handles += (f"\thandle {m} {{\n\t\turi strip_prefix {prefix}\n\t\t"
+                        f"{proxy(chr(10) + chr(9) * 3 + 'header_up X-Forwarded-Prefix ' + prefix)}\n\t}}\n")
+        else:
+            handles += f"\thandle {m} {{\n\t\t{proxy()}\n\t}}\n"
+    log = (f"\tlog {{\n\t\toutput file {access_log} {{\n\t\t\troll_disabled\n\t\t}}\n\t\tformat json\n\t}}\n"
+           if access_log else "")
+    return f"""{{
+\tadmin off
+\tauto_https off
+\tstorage file_system {workdir}/caddy-data
+}}
+
+http://:{port} {{
+\tbind {HOST}
+\theader X-Request-Id {{http.request.uuid}}
+{log}{handles}{catch_all}}}
+"""
+
+
+def start_caddy(workdir, name, port, backends, threads=1, access_log=False, health=False):
+    """Caddy (`caddy run`, Caddyfile) with GOMAXPROCS=threads: Go's count of threads running Go code."""
+    path = os.path.join(workdir, f"{name}.Caddyfile")
+    log = os.path.join(workdir, f"{name}.access.log") if access_log else None
+    with open(path, "w") as f:
+        f.write(caddyfile(workdir, port, backends, health, access_log=log))
+    home = os.path.join(workdir, f"{name}-home")
+    os.makedirs(home, exist_ok=True)
+    env = {"GOMAXPROCS": str(threads), "HOME": home, "XDG_CONFIG_HOME": home, "XDG_DATA_HOME": home}
+    proc = start(name, ["caddy", "run", "--config", path, "--adapter", "caddyfile"], workdir, env=env)
+    proc.access_log = log
     wait_http(proc, port, SMALL_PATH)
     return proc
