@@ -1,7 +1,7 @@
 //! Admission of a request before any upstream is involved.
 
 use super::{Ctx, policy};
-use crate::headers::{self, X_REQUEST_ID};
+use crate::headers;
 use crate::path::normalize;
 use crate::respond::{self, ErrorBody};
 use crate::routing::RouteTable;
@@ -17,10 +17,9 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
         ctx.peer = peer.ip().to_canonical();
     }
     ctx.trusted_peer = headers::is_trusted(ctx.peer, &table.client_ip);
-    ctx.request_id = headers::request_id(
-        session.req_header().headers.get(X_REQUEST_ID),
-        ctx.trusted_peer,
-    );
+    // Always the proxy's own: a client (or a hop that passes the client's headers through, as
+    // Cloudflare does) must not choose the id others see in logs.
+    ctx.request_id = headers::new_request_id();
     ctx.client = headers::client_ip(
         ctx.peer,
         ctx.trusted_peer,
