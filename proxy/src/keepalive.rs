@@ -82,6 +82,8 @@ pub(crate) async fn serve(
         let head = match head::read(&mut *stream, &mut buf, head_limits).await {
             Ok(head) => head,
             Err(rejection) => {
+                // Not held through the answer and its linger (it is no longer charged).
+                drop(buf);
                 refuse(&state, &mut stream, rejection, client_timeouts.client_write).await;
                 return;
             }

@@ -17,9 +17,15 @@
 //! `Content-Length`: 400), and transfer codings other than exactly `chunked` (501).
 
 use bytes::BytesMut;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
+
+/// Below this much free room in the head's buffer, it grows before the next read.
+const MIN_SPARE: usize = 512;
 
 /// What one client may send as a request head.
 #[derive(Debug, Clone, Copy)]
@@ -204,16 +210,26 @@ pub async fn read<S: AsyncRead + Unpin + ?Sized>(
         if buf.len() >= limits.max_bytes {
             return Err(Rejection::TooLarge);
         }
-        // Never buffer past the limit: a head must end within `max_bytes`.
+        // Never buffer past the limit: a head must end within `max_bytes`. Grow only when little
+        // room is left: a head that has sent a few bytes keeps its first buffer.
         let room = limits.max_bytes - buf.len();
-        buf.reserve(room.min(4096));
-        // Only a head that has to wait for more bytes holds its buffer for long: charge it.
-        if !charge.cover(buf.capacity(), limits.max_pending) {
-            return Err(Rejection::Busy);
+        if buf.capacity() - buf.len() < MIN_SPARE {
+            buf.reserve(room.min(4096));
         }
-        let read = {
-            let mut limited = (&mut *stream).take(room as u64);
-            tokio::time::timeout_at(limits.deadline, limited.read_buf(buf)).await
+        let capacity = buf.capacity();
+        let mut limited = (&mut *stream).take(room as u64);
+        let mut read = pin!(tokio::time::timeout_at(
+            limits.deadline,
+            limited.read_buf(buf)
+        ));
+        // Bytes already waiting are taken without a charge: only a head that has to wait for
+        // more holds its buffer for long, and only that one is charged.
+        let read = match poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+            Poll::Ready(r) => r,
+            Poll::Pending if !charge.cover(capacity, limits.max_pending) => {
+                return Err(Rejection::Busy);
+            }
+            Poll::Pending => read.await,
         };
         match read {
             Err(_) => return Err(Rejection::Timeout),

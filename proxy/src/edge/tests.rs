@@ -282,29 +282,36 @@ mod body {
 }
 
 #[tokio::test]
-async fn unfinished_heads_are_charged_to_one_budget_and_give_it_back() {
+async fn only_heads_that_wait_are_charged_to_the_budget_and_they_give_it_back() {
     let pending = AtomicUsize::new(0);
     let with_budget = |max_pending| HeadLimits {
         max_pending,
         pending: &pending,
         ..limits(32 * 1024, 100)
     };
-    // Whole in the first read: never charged, even with no budget at all.
+    // Whole in the first read, or the rest already waiting: never charged, even with no budget.
     let (r, _) = head_of(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"", with_budget(0)).await;
     assert!(r.is_ok(), "{r:?}");
-    // Waiting for more bytes: charged, and given back once the head is complete.
-    let (r, _) = head_of(
-        b"GET / HTTP/1.1\r\n",
-        b"Host: a\r\n\r\n",
-        with_budget(1 << 20),
-    )
-    .await;
+    let (r, _) = head_of(b"GET / HTTP/1.1\r\n", b"Host: a\r\n\r\n", with_budget(0)).await;
     assert!(r.is_ok(), "{r:?}");
     assert_eq!(pending.load(Ordering::Relaxed), 0);
-    // A long head growing past what is left of the budget: 503, and nothing stays charged.
-    let mut long = b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: ".to_vec();
-    long.resize(20 * 1024, b'a');
-    let (r, _) = head_of(b"GET / HTTP/1.1\r\n", &long[16..], with_budget(8 * 1024)).await;
+
+    // A head that has to wait: charged while it waits, given back once complete.
+    let (mut client, mut server) = tokio::io::duplex(1 << 16);
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
+    let (r, ()) = tokio::join!(read(&mut server, &mut buf, with_budget(1 << 20)), async {
+        while pending.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        client.write_all(b"Host: a\r\n\r\n").await.unwrap();
+    });
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(pending.load(Ordering::Relaxed), 0);
+
+    // One that would wait past what is left of the budget: 503, and nothing stays charged.
+    let (_client, mut server) = tokio::io::duplex(1 << 16);
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
+    let r = read(&mut server, &mut buf, with_budget(1024)).await;
     assert_eq!(r, Err(Rejection::Busy));
     assert_eq!(Rejection::Busy.status(), Some(503));
     assert_eq!(pending.load(Ordering::Relaxed), 0);
