@@ -1,7 +1,8 @@
 //! The log sink: whole lines are appended to a shared batch, and a writer thread writes batches
 //! in large chunks, like nginx's `access_log … buffer=64k flush=1s`. A batch goes to the writer
 //! once it holds [`BATCH_BYTES`], when a line asks to be flushed (application log lines, which
-//! are rare and may be waited for), or after [`FLUSH_EVERY`] at the latest.
+//! may be waited for: the writer is asked once, however many ask before it takes the batch), or
+//! after [`FLUSH_EVERY`] at the latest.
 //!
 //! The request path never waits for the writer: at most [`QUEUED_BATCHES`] batches wait for it,
 //! and when the output cannot keep up (a blocked pipe), further batches are dropped and their
@@ -9,10 +10,10 @@
 
 use prometheus::IntCounter;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const BATCH_BYTES: usize = 64 * 1024;
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -29,6 +30,8 @@ struct Batch {
 
 enum Msg {
     Batch(Batch),
+    /// Take the batch being filled and write it now.
+    Flush,
     /// Write what is queued, then acknowledge and stop.
     Stop(SyncSender<()>),
 }
@@ -38,6 +41,9 @@ pub struct Sink {
     tx: SyncSender<Msg>,
     /// Batches handed to the writer and not yet taken by it.
     queued: AtomicUsize,
+    /// A [`Msg::Flush`] is on its way: more flushes until it is taken add nothing to the queue
+    /// (a storm of error records must not fill it one record at a time).
+    flush_asked: AtomicBool,
     dropped: IntCounter,
 }
 
@@ -52,6 +58,7 @@ impl Sink {
             batch: Mutex::new(Batch::default()),
             tx,
             queued: AtomicUsize::new(0),
+            flush_asked: AtomicBool::new(false),
             dropped,
         }));
         std::thread::Builder::new()
@@ -60,7 +67,7 @@ impl Sink {
         Ok(sink)
     }
 
-    /// Appends one whole line (ending in `\n`); `flush` hands the batch to the writer at once.
+    /// Appends one whole line (ending in `\n`); `flush` asks the writer to write the batch now.
     pub fn push(&self, line: &[u8], flush: bool) {
         let full = {
             let mut b = self.lock();
@@ -69,36 +76,48 @@ impl Sink {
             }
             b.buf.extend_from_slice(line);
             b.lines += 1;
-            (flush || b.buf.len() >= BATCH_BYTES).then(|| std::mem::take(&mut *b))
+            (b.buf.len() >= BATCH_BYTES).then(|| std::mem::take(&mut *b))
         };
         if let Some(batch) = full {
             self.send(batch);
+        } else if flush
+            && !self.flush_asked.swap(true, Ordering::AcqRel)
+            && self.tx.try_send(Msg::Flush).is_err()
+        {
+            self.flush_asked.store(false, Ordering::Release);
         }
     }
 
     /// Writes everything appended so far and stops the writer, waiting at most `wait` (a blocked
     /// output must not hold the process's exit).
     pub fn stop(&self, wait: Duration) {
+        let deadline = Instant::now() + wait;
         let rest = std::mem::take(&mut *self.lock());
         if rest.lines > 0 {
-            self.send(rest);
+            self.queued.fetch_add(1, Ordering::Relaxed);
+            if let Err(Msg::Batch(b)) = self.send_until(Msg::Batch(rest), deadline) {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                self.dropped.inc_by(b.lines);
+            }
         }
         let (ack_tx, ack_rx) = sync_channel(1);
-        let deadline = std::time::Instant::now() + wait;
-        let mut msg = Msg::Stop(ack_tx);
+        if self.send_until(Msg::Stop(ack_tx), deadline).is_ok() {
+            let _ = ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    /// Sends `msg`, waiting for room in the queue until `deadline`; gives it back if it cannot.
+    fn send_until(&self, mut msg: Msg, deadline: Instant) -> Result<(), Msg> {
         loop {
             match self.tx.try_send(msg) {
-                Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return,
-                Err(TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
                     msg = m;
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                Err(TrySendError::Full(_)) => return,
+                Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => return Err(m),
             }
         }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let _ = ack_rx.recv_timeout(left);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
@@ -127,6 +146,10 @@ impl Sink {
                 Ok(Msg::Batch(b)) => {
                     self.queued.fetch_sub(1, Ordering::Relaxed);
                     b
+                }
+                Ok(Msg::Flush) => {
+                    self.flush_asked.store(false, Ordering::Release);
+                    std::mem::take(&mut *self.lock())
                 }
                 Ok(Msg::Stop(ack)) => {
                     let _ = out.flush();
@@ -219,6 +242,22 @@ mod tests {
         sink.push(b"serving\n", true);
         let w = rx.recv_timeout(FLUSH_EVERY / 2).unwrap();
         assert_eq!(w, b"access\nserving\n");
+    }
+
+    #[test]
+    fn a_storm_of_flushed_records_is_written_whole_not_one_queued_batch_each() {
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let dropped = counter();
+        let (sink, rx) = recording(Some(gate.clone()), dropped.clone());
+        for _ in 0..10_000 {
+            sink.push(b"ERROR upstream down\n", true);
+        }
+        assert_eq!(dropped.get(), 0);
+        drop(held);
+        sink.stop(Duration::from_secs(5));
+        let written: usize = rx.try_iter().map(|w| w.len()).sum();
+        assert_eq!(written, 10_000 * 20);
     }
 
     #[test]
