@@ -17,7 +17,7 @@ use crate::keepalive;
 use crate::proxy::TrinityProxy;
 use crate::reload::{self, Reloader};
 use crate::state::State;
-use crate::workers::{Handoff, Stops, WorkerLoad, Workers};
+use crate::workers::{Stops, WorkerLoad, Workers};
 use pingora::apps::ServerApp;
 use pingora::protocols::GetSocketDigest;
 use pingora::protocols::SocketDigest;
@@ -52,6 +52,10 @@ pub enum ServerError {
 
 type App = Arc<HttpProxy<TrinityProxy>>;
 
+/// A connection handed to another worker: the socket out of the acceptor's reactor, its peer,
+/// and its guard (it counts for the receiving worker, and towards the cap, from the hand-over).
+type Handoff = (std::net::TcpStream, SocketAddr, ConnectionGuard);
+
 /// A running proxy: public listeners and the admin listener, on the current tokio runtime.
 pub struct Server {
     /// Bound public addresses (actual ports when the config said port 0).
@@ -67,7 +71,7 @@ pub struct Server {
 
 /// What every accept loop and connection shares.
 struct Shared {
-    workers: Workers,
+    workers: Workers<Handoff>,
     /// One per worker, by index.
     apps: Vec<App>,
     state: Arc<State>,
@@ -314,14 +318,15 @@ async fn accept_loop(
             continue;
         }
         let to = shared.workers.pick(me);
+        let guard = shared.count(to);
         if to == me {
-            shared.serve(me, tcp, peer, &shutdown);
+            shared.serve(me, tcp, peer, guard, &shutdown);
             continue;
         }
         // Out of this worker's reactor, into the other's (see `inbox_loop`).
         match tcp.into_std() {
             Ok(std) => {
-                if shared.workers.hand_over(to, (std, peer)).is_err() {
+                if shared.workers.hand_over(to, (std, peer, guard)).is_err() {
                     tracing::debug!(worker = to, "worker gone: connection dropped");
                 }
             }
@@ -342,32 +347,43 @@ async fn inbox_loop(
             c = inbox.recv() => c,
             _ = shutdown.changed() => return,
         };
-        let Some((std, peer)) = handed else {
+        let Some((std, peer, guard)) = handed else {
             return;
         };
         match TcpStream::from_std(std) {
-            Ok(tcp) => shared.serve(me, tcp, peer, &shutdown),
+            Ok(tcp) => shared.serve(me, tcp, peer, guard, &shutdown),
             Err(e) => tracing::debug!(error = %e, "could not take a connection over"),
         }
     }
 }
 
 impl Shared {
-    /// Serves an accepted connection on worker `me` (the current runtime) until it closes.
-    fn serve(&self, me: usize, tcp: TcpStream, peer: SocketAddr, shutdown: &watch::Receiver<bool>) {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "set_nodelay failed");
-        }
+    /// Counts a connection as open, served by worker `worker`, until the guard is dropped.
+    fn count(&self, worker: usize) -> ConnectionGuard {
         self.connections.open.fetch_add(1, Ordering::AcqRel);
         let gauge = self.state.metrics.downstream_connections.clone();
         gauge.inc();
-        let worker = self.workers.get(me).load.clone();
+        let worker = self.workers.get(worker).load.clone();
         worker.inc();
-        let guard = ConnectionGuard {
+        ConnectionGuard {
             connections: self.connections.clone(),
             gauge,
             worker,
-        };
+        }
+    }
+
+    /// Serves an accepted connection on worker `me` (the current runtime) until it closes.
+    fn serve(
+        &self,
+        me: usize,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        guard: ConnectionGuard,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
         let stream = Box::new(Downstream::new(l4_stream(tcp, peer), self.write_buffer));
         tokio::spawn(keepalive::serve(
             self.apps[me].clone(),

@@ -15,15 +15,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::{mpsc, oneshot};
 
-/// An accepted connection handed to another worker: the socket, out of the acceptor's reactor.
-pub type Handoff = (std::net::TcpStream, std::net::SocketAddr);
-
-/// One worker thread and what the others need to know of it.
-pub struct Worker {
+/// One worker thread and what the others need to know of it; `H` is what a hand-over carries.
+pub struct Worker<H> {
     pub handle: Handle,
-    /// Connections this worker serves; `trinity_proxy_worker_connections{worker}` mirrors it.
+    /// Connections this worker serves (counted from the moment one is handed to it);
+    /// `trinity_proxy_worker_connections{worker}` mirrors it.
     pub load: Arc<WorkerLoad>,
-    inbox: mpsc::UnboundedSender<Handoff>,
+    inbox: mpsc::UnboundedSender<H>,
 }
 
 pub struct WorkerLoad {
@@ -47,8 +45,8 @@ impl WorkerLoad {
     }
 }
 
-pub struct Workers {
-    workers: Vec<Worker>,
+pub struct Workers<H> {
+    workers: Vec<Worker<H>>,
 }
 
 /// Stops every worker thread when dropped (not waited for: each runtime drops the tasks left on
@@ -65,27 +63,39 @@ impl Drop for Stops {
 
 /// What [`Workers::start`] returns: the workers, each one's inbox of handed-over connections
 /// (by index), and the handle that stops them.
-pub type Started = (Workers, Vec<mpsc::UnboundedReceiver<Handoff>>, Stops);
+pub type Started<H> = (Workers<H>, Vec<mpsc::UnboundedReceiver<H>>, Stops);
 
-impl Workers {
+impl<H> Workers<H> {
     /// Starts `n` worker threads; `gauge(i)` is worker `i`'s connection gauge.
-    pub fn start(n: usize, gauge: impl Fn(usize) -> IntGauge) -> std::io::Result<Started> {
+    pub fn start(n: usize, gauge: impl Fn(usize) -> IntGauge) -> std::io::Result<Started<H>> {
         let mut workers = Vec::with_capacity(n);
         let mut inboxes = Vec::with_capacity(n);
         let mut stops = Stops(Vec::with_capacity(n));
         for i in 0..n {
-            let rt = Builder::new_current_thread().enable_all().build()?;
-            let handle = rt.handle().clone();
             let (stop, stopped) = oneshot::channel::<()>();
+            let (started, handle) = std::sync::mpsc::sync_channel(1);
+            // The runtime is built and dropped on its own thread: never on the caller's, which
+            // may be inside a runtime (tokio refuses to drop one there).
             std::thread::Builder::new()
                 .name(format!("trinity-worker-{i}"))
                 .spawn(move || {
-                    // Tasks spawned on `handle` run while this thread drives the runtime; they
-                    // are dropped with it once the server stops.
+                    let rt = match Builder::new_current_thread().enable_all().build() {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = started.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = started.send(Ok(rt.handle().clone()));
+                    // Tasks spawned on the handle run while this thread drives the runtime;
+                    // they are dropped with it once the server stops.
                     rt.block_on(async {
                         let _ = stopped.await;
                     });
                 })?;
+            let handle = handle
+                .recv()
+                .map_err(|_| std::io::Error::other("a worker thread ended at its start"))??;
             let (inbox, rx) = mpsc::unbounded_channel();
             workers.push(Worker {
                 handle,
@@ -109,11 +119,11 @@ impl Workers {
         self.workers.is_empty()
     }
 
-    pub fn get(&self, i: usize) -> &Worker {
+    pub fn get(&self, i: usize) -> &Worker<H> {
         &self.workers[i]
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Worker> {
+    pub fn iter(&self) -> impl Iterator<Item = &Worker<H>> {
         self.workers.iter()
     }
 
@@ -133,7 +143,7 @@ impl Workers {
     }
 
     /// Hands an accepted connection to worker `to`; gives it back if that worker is gone.
-    pub fn hand_over(&self, to: usize, conn: Handoff) -> Result<(), Handoff> {
+    pub fn hand_over(&self, to: usize, conn: H) -> Result<(), H> {
         self.workers[to].inbox.send(conn).map_err(|e| e.0)
     }
 }
@@ -146,7 +156,7 @@ mod tests {
     #[test]
     fn new_connections_go_to_the_least_loaded_worker_past_a_margin_of_one() {
         let (w, _inboxes, _stops) =
-            Workers::start(3, |i| IntGauge::new(format!("w{i}"), "test").unwrap()).unwrap();
+            Workers::<()>::start(3, |i| IntGauge::new(format!("w{i}"), "test").unwrap()).unwrap();
         assert_eq!(w.pick(0), 0);
         w.get(0).load.inc();
         assert_eq!(w.pick(0), 0, "one above the least is within the margin");

@@ -37,18 +37,56 @@ async fn request(conn: &mut BufReader<TcpStream>) -> String {
     status
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn long_lived_connections_are_spread_over_the_workers() {
-    let up = Upstream::echo("web").await;
+async fn start(up: &Upstream) -> Server {
     let yaml = format!(
         "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nthreads: {WORKERS}\n\
          routes:\n  - {{ name: web, prefix: /, upstream: web }}\n\
          upstreams:\n  web: {{ endpoints: [\"{}\"] }}\n",
         up.addr
     );
-    let server = Server::start(&Config::parse(&yaml, "test.yaml").unwrap())
+    Server::start(&Config::parse(&yaml, "test.yaml").unwrap())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Open connections per worker, from `trinity_proxy_worker_connections`.
+fn per_worker(server: &Server) -> Vec<i64> {
+    let metrics = String::from_utf8(server.state.metrics.encode()).unwrap();
+    (0..WORKERS)
+        .map(|i| {
+            let series = format!("trinity_proxy_worker_connections{{worker=\"{i}\"}} ");
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .map_or(0, |v| v.parse().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connections_is_spread_over_the_workers() {
+    let up = Upstream::echo("web").await;
+    let server = start(&up).await;
+    // All at once: the acceptors count a connection for its worker when they pick it.
+    let connects = (0..200).map(|_| TcpStream::connect(server.listen_addrs[0]));
+    let mut conns: Vec<_> = futures_util::future::join_all(connects)
+        .await
+        .into_iter()
+        .map(|c| BufReader::new(c.unwrap()))
+        .collect();
+    for c in &mut conns {
+        assert!(request(c).await.starts_with("HTTP/1.1 200"));
+    }
+    let spread = per_worker(&server);
+    assert_eq!(spread.iter().sum::<i64>(), 200, "{spread:?}");
+    let (min, max) = (spread.iter().min().unwrap(), spread.iter().max().unwrap());
+    assert!(max - min <= 4, "connections per worker: {spread:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lived_connections_are_spread_over_the_workers() {
+    let up = Upstream::echo("web").await;
+    let server = start(&up).await;
     // One after another, as cloudflared opens its origin connections: each is served (a
     // request answered) before the next is opened, and all stay open.
     let mut conns = Vec::new();
@@ -57,16 +95,7 @@ async fn long_lived_connections_are_spread_over_the_workers() {
         assert!(request(&mut c).await.starts_with("HTTP/1.1 200"));
         conns.push(c);
     }
-    let metrics = String::from_utf8(server.state.metrics.encode()).unwrap();
-    let per_worker: Vec<i64> = (0..WORKERS)
-        .map(|i| {
-            let series = format!("trinity_proxy_worker_connections{{worker=\"{i}\"}} ");
-            metrics
-                .lines()
-                .find_map(|l| l.strip_prefix(series.as_str()))
-                .map_or(0, |v| v.parse().unwrap())
-        })
-        .collect();
+    let per_worker = per_worker(&server);
     assert_eq!(
         per_worker.iter().sum::<i64>(),
         CONNECTIONS as i64,
