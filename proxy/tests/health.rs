@@ -35,6 +35,24 @@ fn http_check(fall: u32, rise: u32) -> String {
     )
 }
 
+/// The health state changes before its transition's gauge is set and its watchers are woken: a
+/// wait that saw the state through an earlier wake-up awaits the next one for the gauge.
+async fn gauge_reaches(
+    proxy: &TestProxy,
+    ep: &trinity_proxy::upstream::Endpoint,
+    gauge: &str,
+    value: f64,
+) {
+    let mut changes = ep.watch();
+    let reached = tokio::time::timeout(Duration::from_secs(5), async {
+        while proxy.metric(gauge).await != value {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "{gauge} never reached {value}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_replica_is_marked_unhealthy_and_comes_back_without_client_errors() {
     let a = Upstream::echo("a").await;
@@ -57,14 +75,14 @@ async fn killed_replica_is_marked_unhealthy_and_comes_back_without_client_errors
         "trinity_proxy_endpoint_healthy{{endpoint=\"{}\",upstream=\"web\"}}",
         b.addr
     );
-    assert_eq!(proxy.metric(&gauge).await, 0.0);
+    gauge_reaches(&proxy, &ep_b, &gauge, 0.0).await;
 
     let b2 = Upstream::restart(b.addr, echo_handler("b")).await;
     let up = wait_for(&ep_b, Duration::from_secs(5), "healthy and eligible", |e| {
         e.health.eligible()
     })
     .await;
-    assert_eq!(proxy.metric(&gauge).await, 1.0);
+    gauge_reaches(&proxy, &ep_b, &gauge, 1.0).await;
     let bound = INTERVAL.mul_f64(2.0 * 1.1) + PROBE_TIMEOUT + Duration::from_millis(250);
     println!("healthy and eligible {up:?} after the restart (bound {bound:?})");
     assert!(up <= bound, "healthy after {up:?}, bound {bound:?}");

@@ -87,9 +87,9 @@ impl Endpoint {
         &self.pool_metrics
     }
 
-    /// Publishes a health transition: gauges, counters and one log line.
+    /// Publishes a health transition: gauges, counters and one log line, then wakes the
+    /// watchers (after the gauges, so a watcher woken by it reads them updated).
     pub fn apply(&self, t: Transition, detail: &str) {
-        self.changes.send_modify(|n| *n += 1);
         let (upstream, endpoint) = (&*self.upstream, &*self.label);
         match t {
             Transition::BecameHealthy => {
@@ -128,6 +128,7 @@ impl Endpoint {
                 );
             }
         }
+        self.changes.send_modify(|n| *n += 1);
     }
 }
 
