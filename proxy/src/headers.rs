@@ -12,7 +12,6 @@ use pingora::http::RequestHeader;
 use std::fmt::Write;
 use std::net::IpAddr;
 
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -263,11 +262,14 @@ impl Forwarding<'_> {
     /// Removes [`is_spoofable`] headers, and the policy's client-IP header unless the peer is
     /// trusted (then it is what the hop set, and kept).
     fn remove_spoofable(&self, req: &mut RequestHeader) {
-        let believed = self.client_ip_header.filter(|_| self.trusted_peer);
         let mut found: Vec<HeaderName> = Vec::new();
         for name in req.headers.keys() {
-            let policy_header = self.client_ip_header == Some(name);
-            if (is_spoofable(name.as_str()) || policy_header) && believed != Some(name) {
+            let remove = if self.client_ip_header == Some(name) {
+                !self.trusted_peer
+            } else {
+                is_spoofable(name.as_str())
+            };
+            if remove {
                 found.push(name.clone());
             }
         }

@@ -17,7 +17,7 @@ use crate::keepalive;
 use crate::proxy::TrinityProxy;
 use crate::reload::{self, Reloader};
 use crate::state::State;
-use crate::workers::{Stops, WorkerLoad, Workers};
+use crate::workers::{Stops, Workers};
 use pingora::apps::ServerApp;
 use pingora::protocols::GetSocketDigest;
 use pingora::protocols::SocketDigest;
@@ -90,7 +90,8 @@ struct Connections {
 pub(crate) struct ConnectionGuard {
     connections: Arc<Connections>,
     gauge: prometheus::IntGauge,
-    worker: Arc<WorkerLoad>,
+    /// The serving worker's `trinity_proxy_worker_connections` gauge.
+    worker: prometheus::IntGauge,
 }
 
 impl Drop for ConnectionGuard {

@@ -10,39 +10,16 @@
 //! connection above the least-loaded worker hands the new one over (see [`Workers::pick`]).
 
 use prometheus::IntGauge;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::{mpsc, oneshot};
 
 /// One worker thread and what the others need to know of it; `H` is what a hand-over carries.
 pub struct Worker<H> {
     pub handle: Handle,
-    /// Connections this worker serves (counted from the moment one is handed to it);
-    /// `trinity_proxy_worker_connections{worker}` mirrors it.
-    pub load: Arc<WorkerLoad>,
+    /// Connections this worker serves (counted from the moment one is handed to it): the
+    /// `trinity_proxy_worker_connections{worker}` gauge is the count itself.
+    pub load: IntGauge,
     inbox: mpsc::UnboundedSender<H>,
-}
-
-pub struct WorkerLoad {
-    open: AtomicUsize,
-    gauge: IntGauge,
-}
-
-impl WorkerLoad {
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn inc(&self) {
-        self.open.fetch_add(1, Ordering::Relaxed);
-        self.gauge.inc();
-    }
-
-    pub(crate) fn dec(&self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-        self.gauge.dec();
-    }
 }
 
 pub struct Workers<H> {
@@ -99,10 +76,7 @@ impl<H> Workers<H> {
             let (inbox, rx) = mpsc::unbounded_channel();
             workers.push(Worker {
                 handle,
-                load: Arc::new(WorkerLoad {
-                    open: AtomicUsize::new(0),
-                    gauge: gauge(i),
-                }),
+                load: gauge(i),
                 inbox,
             });
             inboxes.push(rx);
@@ -111,12 +85,8 @@ impl<H> Workers<H> {
         Ok((Self { workers }, inboxes, stops))
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.workers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.workers.is_empty()
     }
 
     pub fn get(&self, i: usize) -> &Worker<H> {
@@ -131,12 +101,12 @@ impl<H> Workers<H> {
     /// more than one connection above the least-loaded worker (then that one). The margin keeps
     /// hand-overs rare under even load, when wake-ups already spread the connections.
     pub fn pick(&self, me: usize) -> usize {
-        let mine = self.workers[me].load.open();
+        let mine = self.workers[me].load.get();
         let (least, open) = self
             .workers
             .iter()
             .enumerate()
-            .map(|(i, w)| (i, w.load.open()))
+            .map(|(i, w)| (i, w.load.get()))
             .min_by_key(|&(_, open)| open)
             .unwrap_or((me, mine));
         if mine > open + 1 { least } else { me }
@@ -164,7 +134,7 @@ mod tests {
         let to = w.pick(0);
         assert_ne!(to, 0);
         w.get(to).load.inc();
-        assert_eq!(w.get(to).load.gauge.get(), 1);
+        assert_eq!(w.get(to).load.get(), 1);
         assert_eq!(w.pick(1), 1);
     }
 }

@@ -40,15 +40,19 @@ pub fn push_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
+/// Writes `v` as decimal digits right-aligned in `slot` (zero-padded; higher digits dropped).
+pub fn put_digits(slot: &mut [u8], mut v: u64) {
+    for b in slot.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
 /// Appends `micros` as milliseconds with three decimals (`12.345`).
 pub fn push_millis(out: &mut Vec<u8>, micros: u64) {
     push_u64(out, micros / 1000);
     let mut frac = *b".000";
-    let mut m = micros % 1000;
-    for slot in frac[1..].iter_mut().rev() {
-        *slot = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
+    put_digits(&mut frac[1..], micros % 1000);
     out.extend_from_slice(&frac);
 }
 

@@ -2,6 +2,7 @@
 //! the log writes them. The date and time up to the second are formatted once per second and
 //! thread; a line only adds its microseconds.
 
+use super::json::put_digits as put;
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,11 +34,7 @@ pub fn push(out: &mut Vec<u8>, unix: u64, micros: u32) {
         out.extend_from_slice(&s.text);
     });
     let mut frac = *b".000000Z";
-    let mut m = micros.min(999_999);
-    for slot in frac[1..7].iter_mut().rev() {
-        *slot = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
+    put(&mut frac[1..7], u64::from(micros.min(999_999)));
     out.extend_from_slice(&frac);
 }
 
@@ -53,14 +50,6 @@ fn format_second(unix: u64) -> [u8; 19] {
     put(&mut t[14..16], secs / 60 % 60);
     put(&mut t[17..19], secs % 60);
     t
-}
-
-/// Writes `v` as decimal digits right-aligned in `slot` (zero-padded; higher digits dropped).
-fn put(slot: &mut [u8], mut v: u64) {
-    for b in slot.iter_mut().rev() {
-        *b = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
 }
 
 /// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).

@@ -429,7 +429,7 @@ impl ProxyHttp for TrinityProxy {
     /// line (499, 400 with `error`), not an ERROR record per request: an anonymous client must
     /// not be able to flood the error log. The details stay at debug level.
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, e: &Error) -> bool {
-        let client = *e.esource() == ErrorSource::Downstream;
+        let client = client_failed(e);
         if client {
             tracing::debug!(request_id = ?ctx.request_id, error = %e, "client failed the request");
         }
@@ -440,7 +440,7 @@ impl ProxyHttp for TrinityProxy {
         let status = match session.response_written() {
             Some(r) => r.status.as_u16(),
             // As nginx: the client went away before an answer was written.
-            None if e.is_some_and(|e| *e.esource() == ErrorSource::Downstream) => 499,
+            None if e.is_some_and(client_failed) => 499,
             None => 0,
         };
         let elapsed = ctx.started.elapsed();
@@ -474,6 +474,11 @@ impl ProxyHttp for TrinityProxy {
             });
         }
     }
+}
+
+/// Whether the client's side failed the request (it left, or sent what could not be read).
+fn client_failed(e: &Error) -> bool {
+    *e.esource() == ErrorSource::Downstream
 }
 
 /// The framing error the transport found in a request body, if that is what failed.
