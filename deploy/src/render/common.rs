@@ -45,6 +45,14 @@ impl Tier {
 }
 
 /// Labels that select `app`'s pods.
+/// The label selector matching `app`'s pods (workloads, PDBs, spread constraints).
+pub fn app_selector(app: &str) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(selector(app)),
+        ..LabelSelector::default()
+    }
+}
+
 pub fn selector(app: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (APP.to_owned(), app.to_owned()),
@@ -279,10 +287,7 @@ pub fn spread(app: &str, hard: bool) -> Vec<TopologySpreadConstraint> {
             "ScheduleAnyway"
         }
         .to_owned(),
-        label_selector: Some(LabelSelector {
-            match_labels: Some(selector(app)),
-            ..LabelSelector::default()
-        }),
+        label_selector: Some(app_selector(app)),
         match_label_keys: Some(vec!["pod-template-hash".to_owned()]),
         ..TopologySpreadConstraint::default()
     }]
@@ -294,10 +299,7 @@ pub fn pdb(v: &Values, app: &str, tier: Tier) -> PodDisruptionBudget {
         metadata: meta(v, app, labels(app, tier)),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(LabelSelector {
-                match_labels: Some(selector(app)),
-                ..LabelSelector::default()
-            }),
+            selector: Some(app_selector(app)),
             ..PodDisruptionBudgetSpec::default()
         }),
         ..PodDisruptionBudget::default()
@@ -321,10 +323,7 @@ pub fn deployment(v: &Values, app: &str, tier: Tier, replicas: i32, pod: PodSpec
         spec: Some(DeploymentSpec {
             replicas: Some(replicas),
             revision_history_limit: Some(5),
-            selector: LabelSelector {
-                match_labels: Some(selector(app)),
-                ..LabelSelector::default()
-            },
+            selector: app_selector(app),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(app, tier)),

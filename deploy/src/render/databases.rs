@@ -3,8 +3,8 @@
 
 use super::builder::Builder;
 use super::common::{
-    Port, Tier, Timing, claim_spec, db_node_port, env, http_probe, labels, meta, pull_secrets,
-    secret_env, selector, service, shell_probe, tcp_probe,
+    Port, Tier, Timing, app_selector, claim_spec, db_node_port, env, http_probe, labels, meta,
+    pull_secrets, secret_env, service, shell_probe, tcp_probe,
 };
 use super::proxy_config::MINIO_CONSOLE_PREFIX;
 use crate::object::{Component, Manifest};
@@ -12,7 +12,7 @@ use crate::secrets;
 use crate::values::{Component as Image, Quantity, Values};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodSpec, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The four databases' objects.
 pub fn render(v: &Values) -> Vec<Manifest> {
@@ -53,10 +53,7 @@ fn stateful_set(
         spec: Some(StatefulSetSpec {
             replicas: Some(image.replicas),
             service_name: Some(app.to_owned()),
-            selector: LabelSelector {
-                match_labels: Some(selector(app)),
-                ..LabelSelector::default()
-            },
+            selector: app_selector(app),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(app, Tier::Db)),

@@ -13,6 +13,7 @@
 use super::Finding;
 use crate::object::{Manifest, Object};
 use crate::values::is_dns1123_label;
+pub use crate::values::is_dns1123_subdomain;
 use k8s_openapi::api::core::v1::{Container, PodTemplateSpec, Probe};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -312,11 +313,6 @@ fn image(m: &Manifest, at: &str, c: &Container, out: &mut Vec<Finding>) {
         Some((_, "")) => out.push(Finding::new(m, format!("{at}.image"), "empty image tag")),
         Some(_) => {}
     }
-}
-
-/// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
 /// An IANA service name: at most 15 lower-case alphanumerics or '-', with a letter, no "--", not at the ends.

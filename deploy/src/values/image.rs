@@ -106,7 +106,7 @@ pub struct SecretName(pub String);
 impl<'de> Deserialize<'de> for SecretName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        if s.len() <= 253 && s.split('.').all(super::is_dns1123_label) {
+        if super::is_dns1123_subdomain(&s) {
             Ok(SecretName(s))
         } else {
             Err(D::Error::custom(format!(

@@ -18,7 +18,7 @@ pub use file::{
 pub use image::{Digest, PullPolicy, Registry, SecretName, is_registry, names_registry};
 pub use scalar::{
     Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas, TimeZone, is_dns1123_label,
-    is_env_name,
+    is_dns1123_subdomain, is_env_name,
 };
 use std::collections::BTreeMap;
 pub use url::{Prefix, PublicUrl, is_prefix};
@@ -234,6 +234,12 @@ impl From<StackFile> for Values {
                 .map(|(k, x)| (k.0.clone(), x.clone()))
                 .collect(),
         };
+        // A component whose default resources are its own, not the values' shared ones.
+        let resolve_own =
+            |v: &ComponentValues, image: &str, tag: &str, n: i32, own: Resources| Component {
+                resources: v.resources.clone().unwrap_or(own),
+                ..resolve(v, image, tag, n)
+            };
         // A Trinity image: the values' registry in front (unless its repository names one already)
         // and the values' pull policy.
         let trinity = |c: Component| Component {
@@ -253,25 +259,23 @@ impl From<StackFile> for Values {
             minio: resolve(&c.minio, "minio/minio", "RELEASE.2025-04-22T22-12-26Z", 1),
             web: trinity(resolve(&c.web, "trinity/web", app_tag, 2)),
             fastapi: trinity(resolve(&c.fastapi, "trinity/fastapi", app_tag, 2)),
-            trinity_ai: trinity(Component {
-                resources: c
-                    .trinity_ai
-                    .resources
-                    .clone()
-                    .unwrap_or_else(Resources::trinity_ai),
-                ..resolve(&c.trinity_ai, "trinity/trinity-ai", app_tag, 1)
-            }),
+            trinity_ai: trinity(resolve_own(
+                &c.trinity_ai,
+                "trinity/trinity-ai",
+                app_tag,
+                1,
+                Resources::trinity_ai(),
+            )),
             frontend: trinity(resolve(&c.frontend, "trinity/frontend", app_tag, 2)),
             celery: trinity(resolve(&c.celery, "trinity/web", app_tag, 2)),
             flight: trinity(resolve(&c.flight, "trinity/flight", app_tag, 1)),
-            trinity_proxy: trinity(Component {
-                resources: c
-                    .trinity_proxy
-                    .resources
-                    .clone()
-                    .unwrap_or_else(|| Resources::proxy(f.proxy.threads)),
-                ..resolve(&c.trinity_proxy, "trinity/trinity-proxy", "0.1.0", 2)
-            }),
+            trinity_proxy: trinity(resolve_own(
+                &c.trinity_proxy,
+                "trinity/trinity-proxy",
+                "0.1.0",
+                2,
+                Resources::proxy(f.proxy.threads),
+            )),
             cloudflared_image: resolve(&c.cloudflared, "cloudflare/cloudflared", "2025.7.0", 2),
             backup_tools: resolve(
                 &c.backup_tools,

@@ -24,6 +24,11 @@ pub fn is_dns1123_label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
+/// Whether `s` is a DNS-1123 subdomain: labels joined by '.', at most 253 bytes.
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
 impl<'de> Deserialize<'de> for DnsLabel {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -220,9 +225,7 @@ fn is_label_name(s: &str) -> bool {
 /// Whether `s` is a label key, `[prefix/]name`.
 pub fn is_label_key(s: &str) -> bool {
     match s.split_once('/') {
-        Some((prefix, name)) => {
-            prefix.len() <= 253 && prefix.split('.').all(is_dns1123_label) && is_label_name(name)
-        }
+        Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_label_name(name),
         None => is_label_name(s),
     }
 }

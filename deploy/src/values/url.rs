@@ -60,15 +60,8 @@ impl PublicUrl {
         {
             v6.parse::<std::net::Ipv6Addr>().is_ok()
         } else {
-            !host.is_empty()
-                && host.len() <= 253
-                && host.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                        && !label.starts_with('-')
-                        && !label.ends_with('-')
-                })
+            // Host names are case-insensitive.
+            super::is_dns1123_subdomain(&host.to_ascii_lowercase())
         };
         if !valid_host {
             return Err(expected());
