@@ -12,7 +12,7 @@ mod locate;
 mod policy;
 mod upstream;
 
-pub use edge::parse_size;
+pub use edge::{parse_duration, parse_size};
 pub use error::{ConfigError, ConfigErrors};
 
 use ipnet::IpNet;
