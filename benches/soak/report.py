@@ -106,9 +106,29 @@ def report(r, png_name):
     if not expected:
         lines.append("| (none) | 0 |")
     lines += ["", "Unexpected: %d." % len(unexpected)]
-    for e in unexpected[:20]:
-        lines.append("- at %.1f s, %s on %s: %s" % (e["at"], e["kind"], e["route"], e["what"]))
+    groups = {}
+    for e in unexpected:
+        # One line per kind of failure: drop the request id and the body's detail.
+        what = e["what"].strip().split(": {")[0][:120]
+        key = (e["kind"], e["route"], what)
+        first, last, n = groups.get(key, (e["at"], e["at"], 0))
+        groups[key] = (min(first, e["at"]), max(last, e["at"]), n + 1)
+    for (kind, route, what), (first, last, n) in sorted(groups.items(), key=lambda g: g[1][0]):
+        lines.append("- %d × %s on %s, %.1f–%.1f s: %s" % (n, kind, route, first, last, what))
     return "\n".join(lines) + "\n"
+
+
+NOTES = "<!-- notes: hand-written below this line, kept by report.py -->"
+
+
+def kept_notes(md):
+    """The hand-written notes of the previous report, if any."""
+    try:
+        with open(md) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    return text[text.index(NOTES) + len(NOTES):] if NOTES in text else ""
 
 
 def main():
@@ -116,8 +136,9 @@ def main():
     with open(src) as f:
         r = json.load(f)
     plot(r, png)
+    notes = kept_notes(md)
     with open(md, "w") as f:
-        f.write(report(r, os.path.basename(png)))
+        f.write(report(r, os.path.basename(png)) + "\n" + NOTES + (notes or "\n"))
     print("wrote", md, png)
 
 
