@@ -25,5 +25,6 @@ pub mod retry;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod stats;
 pub mod upstream;
 pub mod workers;
