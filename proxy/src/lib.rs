@@ -26,5 +26,6 @@ pub mod routing;
 pub mod server;
 pub mod state;
 pub mod stats;
+pub mod status_cmd;
 pub mod upstream;
 pub mod workers;
