@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIGS := $(wildcard config/trinity.yaml config/demo.yaml config/compose.yaml)
 
-.PHONY: demo test deps test-deps build check-configs lint fmt k8s check-deploy
+.PHONY: demo test deps test-deps build check-configs lint fmt k8s check-deploy schema
 
 deps:
 	@scripts/ensure-deps.sh build
@@ -33,6 +33,10 @@ lint: deps
 
 fmt:
 	$(CARGO) fmt --all
+
+## Regenerate the config files' JSON Schemas (tests fail when the committed ones are stale).
+schema:
+	$(CARGO) run -q --bin trinity-proxy -- schema > config/trinity-proxy.schema.json
 
 ## Regenerate k8s/ from config/stack.yaml.
 k8s:

@@ -1,5 +1,5 @@
 //! `trinity-proxy --config FILE [--check]`, `trinity-proxy demo [--listen ADDR] [--admin ADDR]`,
-//! and `trinity-proxy status [--admin ADDR]`.
+//! `trinity-proxy status [--admin ADDR]` and `trinity-proxy schema`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -50,6 +50,8 @@ enum Command {
         #[arg(long)]
         admin: Option<String>,
     },
+    /// Print the config file's JSON Schema (committed as config/trinity-proxy.schema.json).
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_demo_urls(&server, &config);
             signals.serve_until_stopped(server).await
         });
+    }
+    if let Some(Command::Schema) = cli.command {
+        print!("{}", trinity_proxy::config::schema::schema_text());
+        return Ok(ExitCode::SUCCESS);
     }
     if let Some(Command::Status { admin }) = cli.command {
         return Ok(status(admin, cli.config.as_deref()));
