@@ -37,6 +37,7 @@ fmt:
 ## Regenerate the config files' JSON Schemas (tests fail when the committed ones are stale).
 schema:
 	$(CARGO) run -q --bin trinity-proxy -- schema > config/trinity-proxy.schema.json
+	$(CARGO) run -q -p trinity-deploy -- schema > config/stack.schema.json
 
 ## Regenerate k8s/ from config/stack.yaml.
 k8s:
