@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIGS := $(wildcard config/trinity.yaml config/demo.yaml config/compose.yaml)
 
-.PHONY: demo test deps test-deps build check-configs lint fmt k8s check-deploy schema
+.PHONY: demo test deps test-deps build check-configs lint fmt k8s check-deploy schema screenshot
 
 deps:
 	@scripts/ensure-deps.sh build
@@ -38,6 +38,12 @@ fmt:
 schema:
 	$(CARGO) run -q --bin trinity-proxy -- schema > config/trinity-proxy.schema.json
 	$(CARGO) run -q -p trinity-deploy -- schema > config/stack.schema.json
+
+## The README's status page picture: stand-ins behind the proxy, 2 minutes of traffic (SCREENSHOT_SECONDS=N changes it), then headless
+## Chromium (proxy/tests/screenshot.rs) -> docs/status-page.png.
+screenshot: test-deps
+	mkdir -p docs
+	SCREENSHOT=$(CURDIR)/docs/status-page.png $(CARGO) nextest run -p trinity-proxy --test screenshot --run-ignored only
 
 ## Regenerate k8s/ from config/stack.yaml.
 k8s:

@@ -218,3 +218,45 @@ async fn a_browser_shows_routes_and_an_ejected_endpoint() {
         "no error banner: the page read /status"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_the_last_reloads_with_their_problems() {
+    let up = Upstream::echo("web").await;
+    let good = format!(
+        "routes:\n  - {{ name: web, prefix: /, upstream: web }}\nupstreams:\n  web: {{ endpoints: [\"{}\"] }}\n",
+        up.addr
+    );
+    let fp = support::FileProxy::start(&good).await;
+    let s = status(&fp.proxy).await;
+    assert_eq!(s["reload"]["last_successful"], true);
+    assert!(
+        s["reload"]["last_success_at"].is_null(),
+        "no reload yet: {s:#}"
+    );
+
+    fp.rewrite(&good.replace("prefix: /", "prefix: /x, timeouts: { read: soon }"))
+        .await;
+    let s = status(&fp.proxy).await;
+    let reload = &s["reload"];
+    assert_eq!(reload["last_successful"], false, "{s:#}");
+    assert!(reload["last_failure_at"].as_f64().is_some());
+    let problems = reload["last_failure_problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| {
+            let p = p.as_str().unwrap();
+            p.contains("trinity.yaml:2:") && p.contains("routes[0].timeouts.read")
+        }),
+        "FILE:LINE:COL problems: {problems:?}"
+    );
+
+    fp.rewrite(&good.replace("name: web", "name: web2")).await;
+    let s = status(&fp.proxy).await;
+    let reload = &s["reload"];
+    assert_eq!(reload["last_successful"], true, "{s:#}");
+    assert!(reload["last_success_at"].as_f64().is_some());
+    assert!(
+        reload["last_failure_at"].as_f64().is_some(),
+        "the last failure stays shown"
+    );
+    assert_eq!(route(&s, "web2")["upstream"], "web");
+}
