@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Config")]
 pub struct FileConfig {
     /// Public listeners. Default: `["0.0.0.0:80", "0.0.0.0:8080"]`.
     #[schemars(with = "Option<Vec<SocketAddr>>")]
@@ -39,6 +40,7 @@ pub struct FileConfig {
 /// Edge limits on what one client may make the proxy hold.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Limits")]
 pub struct FileLimits {
     /// Request line + header fields, in bytes (a size like `32KiB`). Default: `32KiB`.
     #[schemars(with = "Option<Size>")]
@@ -55,6 +57,7 @@ pub struct FileLimits {
 /// Client-side (downstream) timeouts.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ClientTimeouts")]
 pub struct FileClientTimeouts {
     /// From a request's first byte to the end of its header; not reset by reads. Default: `10s`.
     #[schemars(with = "Option<Duration>")]
@@ -66,6 +69,7 @@ pub struct FileClientTimeouts {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Shutdown")]
 pub struct FileShutdown {
     /// After SIGTERM, keep serving (with /readyz failing) this long. Default: `5s`.
     #[schemars(with = "Option<Duration>")]
@@ -77,6 +81,7 @@ pub struct FileShutdown {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Dns")]
 pub struct FileDns {
     pub name: String,
     pub port: u16,
@@ -87,6 +92,7 @@ pub struct FileDns {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Kubernetes")]
 pub struct FileKubernetes {
     pub service: String,
     /// Default: the namespace of the proxy's service account (or of the kubeconfig context).
@@ -98,6 +104,7 @@ pub struct FileKubernetes {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ClientIp")]
 pub struct FileClientIp {
     /// CIDRs (or bare IPs) whose forwarding headers are believed. Default: none.
     #[serde(default)]
@@ -114,6 +121,7 @@ pub struct FileClientIp {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Route")]
 pub struct FileRoute {
     pub name: String,
     /// Segment-boundary prefix match.
@@ -147,6 +155,7 @@ pub struct FileRoute {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "RateLimit")]
 pub struct FileRateLimit {
     /// Sustained requests per second per client IP.
     pub per_second: f64,
@@ -157,6 +166,7 @@ pub struct FileRateLimit {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Timeouts")]
 pub struct FileTimeouts {
     /// TCP connect timeout to one endpoint. Default: `2s`.
     #[schemars(with = "Option<Duration>")]
@@ -168,6 +178,7 @@ pub struct FileTimeouts {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Upstream")]
 pub struct FileUpstream {
     /// Static `IP:port` endpoints (or `dns` / `kubernetes` discovery).
     #[serde(default)]
@@ -191,6 +202,7 @@ pub struct FileUpstream {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "HealthCheck")]
 pub struct FileHealthCheck {
     /// HTTP probe path (give `path` or `tcp: true`).
     pub path: Option<String>,
@@ -221,6 +233,7 @@ pub struct FileHealthCheck {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Outlier")]
 pub struct FileOutlier {
     /// Consecutive failures (connect errors, resets, timeouts, 502/503/504) that eject. 0 turns ejection off. Default: 5.
     pub consecutive_failures: Option<u32>,
