@@ -260,3 +260,36 @@ async fn status_reports_the_last_reloads_with_their_problems() {
     );
     assert_eq!(route(&s, "web2")["upstream"], "web");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_shows_a_rejected_reload_with_its_problems() {
+    let up = Upstream::echo("web").await;
+    let good = format!(
+        "routes:\n  - {{ name: web, prefix: /, upstream: web }}\nupstreams:\n  web: {{ endpoints: [\"{}\"] }}\n",
+        up.addr
+    );
+    let fp = support::FileProxy::start(&good).await;
+    fp.rewrite(&good.replace("prefix: /", "prefix: /x, timeouts: { read: soon }"))
+        .await;
+    assert_eq!(status(&fp.proxy).await["reload"]["last_successful"], false);
+
+    let dom = rendered_dom(&fp.proxy.admin_url("/")).await;
+    assert!(
+        dom.contains(">last reload rejected<"),
+        "the header says it in words"
+    );
+    assert!(dom.contains("rejected: the previous config keeps serving"));
+    let problems = dom
+        .find("Problems of the last rejected file:")
+        .map(|i| &dom[i..])
+        .expect("the problems are listed");
+    let pre = &problems[..problems.find("</pre>").unwrap()];
+    assert!(
+        pre.contains("trinity.yaml:2:") && pre.contains("routes[0].timeouts.read"),
+        "FILE:LINE:COL: field.path: problem: {pre}"
+    );
+    assert!(
+        row(&dom, "data-route=\"web\"").contains("<b>web</b>"),
+        "the old config still serves"
+    );
+}
