@@ -2,7 +2,9 @@
 CARGO ?= cargo
 CONFIGS := $(wildcard config/trinity.yaml config/demo.yaml config/compose.yaml)
 
-.PHONY: demo test deps test-deps build check-configs lint fmt k8s check-deploy schema screenshot
+SOAK_MINUTES ?= 30
+
+.PHONY: demo test deps soak test-deps build check-configs lint fmt k8s check-deploy schema screenshot
 
 deps:
 	@scripts/ensure-deps.sh build
@@ -16,9 +18,11 @@ build: deps
 demo: build
 	$(CARGO) run --bin trinity-proxy -- demo
 
-## Every test of the workspace, then `--check` on every shipped proxy config.
+## Every test of the workspace, then a 2-minute soak on its own (it loads the machine), then
+## `--check` on every shipped proxy config.
 test: test-deps
-	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) nextest run --workspace --no-fail-fast -E 'not binary(soak)'
+	SOAK_MINUTES=2 $(CARGO) nextest run -p trinity-proxy --test soak --no-capture
 	$(MAKE) --no-print-directory check-configs
 	$(MAKE) --no-print-directory check-deploy
 
@@ -72,3 +76,10 @@ bench: deps
 ## Type-checks the benchmarks without building or running them (for CI; the bench profile is a full LTO release build).
 bench-check: deps
 	$(CARGO) check --benches -p trinity-benches
+
+## The soak on the release build: SOAK_MINUTES (default 30) of mixed load through reloads, killed and hung
+## replicas; fails on an error retries should absorb or on a leak; writes benches/SOAK.md and benches/soak.png.
+soak: test-deps
+	@python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_OUT=$(BENCH_TARGET_DIR)/soak $(CARGO) test --release -p trinity-proxy --test soak -- --nocapture
+	python3 benches/soak/report.py $(BENCH_TARGET_DIR)/soak/soak.json benches/SOAK.md benches/soak.png

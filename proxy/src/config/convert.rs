@@ -30,7 +30,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
             .into_iter()
             .map(|(path, problem)| ConfigError {
                 origin: origin.to_owned(),
-                position: locations.find(&path).map(|p| (p.line, p.col)),
+                // A problem with nothing closer in the file (a missing section) is the document's.
+                position: Some(locations.find(&path).map_or((1, 1), |p| (p.line, p.col))),
                 path,
                 problem,
             })
@@ -67,6 +68,13 @@ fn serde_error(
     if problem.is_empty() || text.trim().is_empty() {
         problem = "the file is empty: expected `routes` and `upstreams`".to_owned();
     }
+    // Never past the end of the file (serde_yaml may point after a last line without a newline).
+    let lines = text.split('\n').count();
+    let position = match position {
+        Some((line, _)) if line > lines => Some((lines, 1)),
+        None => Some((1, 1)),
+        p => p,
+    };
     ConfigError {
         origin: origin.to_owned(),
         position,
@@ -413,13 +421,13 @@ impl Checker {
 
     pub(super) fn duration(&mut self, path: &str, raw: Option<&str>) -> Option<Duration> {
         let raw = raw?;
-        match humantime::parse_duration(raw.trim()) {
-            Ok(d) if d.is_zero() => {
+        match super::parse_duration(raw) {
+            Some(d) if d.is_zero() => {
                 self.problem(path, "must be greater than zero");
                 None
             }
-            Ok(d) => Some(d),
-            Err(_) => {
+            Some(d) => Some(d),
+            None => {
                 self.problem(
                     path,
                     format!("expected a duration like \"500ms\", \"2s\" or \"5m\", got {raw:?}"),

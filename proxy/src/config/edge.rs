@@ -81,6 +81,11 @@ impl Checker {
     }
 }
 
+/// `500ms`, `2s`, `5m`, `1h 30m` (humantime's units; surrounding spaces ignored).
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    humantime::parse_duration(s.trim()).ok()
+}
+
 /// `123`, `512B`, `32KiB`/`32K`/`32k` (×1024), `32KB` (×1000), likewise M and G.
 pub fn parse_size(s: &str) -> Option<usize> {
     let s = s.trim();

@@ -13,7 +13,7 @@ mod policy;
 pub mod schema;
 mod upstream;
 
-pub use edge::parse_size;
+pub use edge::{parse_duration, parse_size};
 pub use error::{ConfigError, ConfigErrors};
 
 use ipnet::IpNet;

@@ -10,6 +10,8 @@ pub struct Proc {
     pub child: Child,
     pub listen: SocketAddr,
     pub admin: SocketAddr,
+    /// The config file it was started with (rewrite it and send SIGHUP to reload).
+    pub config: std::path::PathBuf,
     /// Lines the proxy printed after its startup line (stdout is drained into this channel).
     pub lines: Receiver<String>,
     _dir: tempfile::TempDir,
@@ -78,6 +80,7 @@ pub fn spawn_proxy_with(yaml: &str, stdout: Stdout) -> Proc {
         child,
         listen,
         admin,
+        config: path,
         lines: rx,
         _dir: dir,
     }

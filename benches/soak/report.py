@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Turns the soak's soak.json (proxy/tests/soak) into benches/SOAK.md and a plot of its samples.
+
+Usage: report.py SOAK_JSON OUT_MD OUT_PNG
+"""
+import json
+import os
+import sys
+from collections import Counter
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot(r, png):
+    s = r["samples"]
+    t = [x["t"] / 60 for x in s]
+    fig, axes = plt.subplots(5, 1, figsize=(9, 11), sharex=True)
+    panels = [
+        ("RSS (MiB)", [x["rss_kib"] / 1024 for x in s]),
+        ("open fds", [x["fds"] for x in s]),
+        ("threads", [x["threads"] for x in s]),
+        ("upstream connections", [x["upstream_conns"] for x in s]),
+        ("metric series", [x["series"] for x in s]),
+    ]
+    colours = {"kill": "tab:red", "hang": "tab:orange", "upload": "tab:green"}
+    for ax, (label, ys) in zip(axes, panels):
+        ax.plot(t, ys, lw=1.2, color="tab:blue")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.axvline(r["warmup_seconds"] / 60, color="grey", ls="--", lw=0.8)
+        for f in r["faults"]:
+            c = colours.get(f["what"])
+            if c:
+                ax.axvspan(f["at"] / 60, max(f["until"], f["at"] + 1) / 60, color=c, alpha=0.15, lw=0)
+        if label.startswith("RSS"):
+            ax.set_ylim(bottom=0)
+    axes[-1].set_xlabel("minutes (dashed: end of warm-up; red: replica killed, orange: replica hung, green: 256 MiB upload)")
+    fig.suptitle(
+        f"trinity-proxy soak: {r['minutes']:g} min, {r['requests']:,} requests, "
+        f"{len(r['errors'])} client-visible errors"
+    )
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+
+
+def report(r, png_name):
+    drift = {d["name"]: d for d in r["drift"]}
+    rss = drift["rss_kib"]
+    rss_pct = (rss["end"] - rss["after_warmup"]) / rss["after_warmup"] * 100
+    errors = r["errors"]
+    expected = Counter(e["expected"] for e in errors if e["expected"])
+    unexpected = [e for e in errors if not e["expected"]]
+    faults = Counter(f["what"] for f in r["faults"])
+    lines = [
+        "# Soak",
+        "",
+        "Written by `make soak` (`SOAK_MINUTES=%g`): the release binary with the five Trinity routes in front of two"
+        % r["minutes"],
+        "stand-in replicas each (`proxy/tests/soak/`), under a steady mixed load: %d requests/s of small GETs over every"
+        % r["rate_per_second"],
+        "route with one in ten a 64 KiB POST, two SSE streams, four WebSockets echoing every second, a 256 MiB upload every",
+        "3 minutes, and 20 clients leaving mid-response or mid-upload every 30 s. Meanwhile a reload every 10 s",
+        "(alternating two configs that differ), a replica killed every 60 s and restarted 10 s later, and a replica",
+        "hung for 15 s every 5 minutes. `make test` runs the same for 2 minutes on the debug build.",
+        "",
+        "```",
+        "soak: %d requests, %d client-visible errors, RSS drift %.1f%%, fds drift %+.0f"
+        % (r["requests"], len(errors), rss_pct, drift["fds"]["end"] - drift["fds"]["after_warmup"]),
+        "```",
+        "",
+        "| figure | after warm-up (%ds) | at the end | change |" % r["warmup_seconds"],
+        "|---|---|---|---|",
+    ]
+    for d in r["drift"]:
+        a, e = d["after_warmup"], d["end"]
+        if d["name"] == "rss_kib":
+            lines.append("| RSS | %.1f MiB | %.1f MiB | %+.1f%% (limit +5%%) |" % (a / 1024, e / 1024, rss_pct))
+        else:
+            lines.append("| %s | %.1f | %.1f | %+.1f |" % (d["name"].replace("_", " "), a, e, e - a))
+    lines += [
+        "",
+        "Faults: %d reloads (%d failed), %d replica kills, %d hangs, %d uploads, %d bursts of leaving clients."
+        % (faults["reload"], r["reload_failures"], faults["kill"], faults["hang"], faults["upload"], faults["leavers"]),
+        "Retries absorbed %d upstream failures (`trinity_proxy_retries_total`). ERROR log records: %d."
+        % (r["retries"], r["error_records"]),
+        "",
+        "![soak samples](%s)" % png_name,
+        "",
+        "## Client-visible errors",
+        "",
+        "The design retries a failed attempt on another replica when the request never left (connect failure) or when it",
+        "is idempotent (a reset or a timeout before the answer). It cannot retry a POST that a replica may have processed,",
+        "and a stream (SSE, WebSocket) cannot move to another replica once it runs. So these are expected, and only",
+        "these: a POST in flight on a replica that is killed or hangs past the read timeout (3 s), and a stream on such a",
+        "replica. A GET that fails, any error outside a fault window or a failed reload fails the soak. ERROR log records",
+        "are counted, not judged: Pingora logs an upstream that cuts an answer mid-way (a killed replica) at ERROR.",
+        "",
+        "| expected by design | seen |",
+        "|---|---|",
+    ]
+    for why, n in sorted(expected.items()):
+        lines.append("| %s | %d |" % (why, n))
+    if not expected:
+        lines.append("| (none) | 0 |")
+    lines += ["", "Unexpected: %d." % len(unexpected)]
+    for e in unexpected[:20]:
+        lines.append("- at %.1f s, %s on %s: %s" % (e["at"], e["kind"], e["route"], e["what"]))
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    src, md, png = sys.argv[1:4]
+    with open(src) as f:
+        r = json.load(f)
+    plot(r, png)
+    with open(md, "w") as f:
+        f.write(report(r, os.path.basename(png)))
+    print("wrote", md, png)
+
+
+if __name__ == "__main__":
+    main()
