@@ -6,7 +6,7 @@
 //! | `GET /healthz` | 200 `ok` while the process runs |
 //! | `GET /readyz` | 200 `ready` once listeners are up; 503 `not ready` before and while draining |
 //! | `GET /status` | JSON: routes (with requests/s, error ratio, p50/p99 of the last minute and 5-minute series), upstreams and each endpoint's state, reload outcome, uptime, open connections |
-//! | `GET /` | the status page: one self-contained HTML page that polls `/status` every 2 s ([`page`]) |
+//! | `GET /` | the status page: one self-contained HTML page that polls `/status` every 2 s (`page.rs`, `page.html`) |
 //!
 //! Anything else is a 404; methods other than GET/HEAD are a 405. Everything here is read-only:
 //! the listener's bind address (`admin:`) is the access boundary, there is no authentication.

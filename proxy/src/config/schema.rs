@@ -69,7 +69,7 @@ string_schema!(
     SocketAddr,
     "SocketAddr",
     r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):[0-9]{1,5}$",
-    "An IP address and port: \"0.0.0.0:8080\", \"[::1]:9901\" (no host names)."
+    "An IP address and port: `0.0.0.0:8080`, `[::1]:9901` (no host names)."
 );
 
 /// A size in bytes: a number or a string like `512B`, `32KiB`, `10MiB`.

@@ -3,7 +3,7 @@
 //!
 //! A sampler task on the control-plane runtime reads each route's existing metric handles once a
 //! second (`requests_total` by status, the `request_duration_seconds` buckets) into a ring of
-//! [`HISTORY`] samples per route ([`ring`]); a window is the difference of two samples. The request
+//! [`HISTORY`] samples per route (`ring.rs`); a window is the difference of two samples. The request
 //! path does nothing beyond the counting it already does.
 
 mod quantile;
