@@ -88,32 +88,14 @@ async fn screenshot() {
     ];
     tokio::time::sleep(Duration::from_secs(seconds)).await;
 
-    let profile = tempfile::tempdir().unwrap();
-    let shot = tokio::process::Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-            "--window-size=1360,1180",
-            "--virtual-time-budget=3000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={out}"))
-        .arg(proxy.admin_url("/"))
-        .kill_on_drop(true)
-        .output();
-    let shot = tokio::time::timeout(Duration::from_secs(90), shot)
-        .await
-        .expect("chromium did not finish within 90 s")
-        .expect("chromium (Debian package `chromium`; `make test-deps` installs it)");
-    assert!(
-        shot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shot.stderr)
-    );
+    let args = [
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        "--window-size=1360,1180",
+    ];
+    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    args.push(format!("--screenshot={out}"));
+    support::browser::chromium(&args, &proxy.admin_url("/")).await;
     assert!(std::fs::metadata(&out).unwrap().len() > 10_000, "{out}");
     for load in loads {
         load.stop().await;

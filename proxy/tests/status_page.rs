@@ -8,6 +8,7 @@ mod support;
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
+use support::browser::rendered_dom;
 use support::{HttpClient, TestProxy, Upstream};
 
 /// Two stand-ins behind route `web`; one failure ejects an endpoint for a minute.
@@ -147,34 +148,6 @@ async fn await_ejection(proxy: &TestProxy, addr: &str) -> Value {
             "retried on the other endpoint"
         );
     }
-}
-
-/// Loads the page in headless Chromium and returns the DOM after its scripts ran.
-async fn rendered_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let run = tokio::process::Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--virtual-time-budget=3000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(url)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(90), run)
-        .await
-        .expect("chromium did not finish within 90 s")
-        .expect("chromium (Debian package `chromium`; `make test-deps` installs it)");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The `<tr>` element whose opening tag contains `attr`.
