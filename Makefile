@@ -3,8 +3,10 @@ CARGO ?= cargo
 CONFIGS := $(wildcard config/trinity.yaml config/demo.yaml config/compose.yaml)
 
 SOAK_MINUTES ?= 30
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := normalize request_head chunked_body client_ip config route
 
-.PHONY: demo test deps soak test-deps build check-configs lint fmt k8s check-deploy schema screenshot
+.PHONY: demo test deps soak fuzz test-deps build check-configs lint fmt k8s check-deploy schema screenshot
 
 deps:
 	@scripts/ensure-deps.sh build
@@ -83,3 +85,11 @@ soak: test-deps
 	@python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
 	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_OUT=$(BENCH_TARGET_DIR)/soak $(CARGO) test --release -p trinity-proxy --test soak -- --nocapture
 	python3 benches/soak/report.py $(BENCH_TARGET_DIR)/soak/soak.json benches/SOAK.md benches/soak.png
+
+## libFuzzer on each parser for FUZZ_SECONDS (default 60); not in CI. A crash is saved under
+## fuzz/artifacts/TARGET/ and becomes a regression test.
+fuzz: deps
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		cargo fuzz run --sanitizer none --target-dir $(BENCH_TARGET_DIR)/fuzz $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done

@@ -167,8 +167,10 @@ async fn idle_keepalive_connections_hold_little_memory() {
     let held = idle_connections(p.listen, 1000).await;
     let per_connection = rss_kib(&p.child).saturating_sub(before) as f64 / held.len() as f64;
     println!("{per_connection:.1} KiB per idle keep-alive connection");
+    // 2.0 KiB measured (debug build); 4.1 when the task's future embedded the rarely used h2c
+    // and refusal states (see `keepalive::tests`).
     assert!(
-        per_connection < 8.0,
+        per_connection < 4.0,
         "{per_connection:.1} KiB per idle connection"
     );
 }

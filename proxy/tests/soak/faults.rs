@@ -45,6 +45,17 @@ pub struct Fault {
     pub route: Option<&'static str>,
 }
 
+impl Fault {
+    fn new(what: What, at: f64, until: f64, route: Option<&'static str>) -> Self {
+        Self {
+            what,
+            at,
+            until,
+            route,
+        }
+    }
+}
+
 pub struct Schedule {
     replicas: Vec<[Arc<Replica>; 2]>,
     config: PathBuf,
@@ -86,12 +97,7 @@ impl Schedule {
             let t = tally.now();
             if second.is_multiple_of(RELOAD_EVERY.as_secs()) {
                 self.reload(second / RELOAD_EVERY.as_secs() % 2 == 1);
-                faults.push(Fault {
-                    what: What::Reload,
-                    at: t,
-                    until: t,
-                    route: None,
-                });
+                faults.push(Fault::new(What::Reload, t, t, None));
             }
             if second % 60 == 30 {
                 let u = KILL_ORDER[(second / 60) as usize % KILL_ORDER.len()];
@@ -103,12 +109,7 @@ impl Schedule {
                 && let Some((u, r, at)) = down.take()
             {
                 self.replicas[u][r].restart().await;
-                faults.push(Fault {
-                    what: What::Kill,
-                    at,
-                    until: t,
-                    route: Some(ROUTES[u].1),
-                });
+                faults.push(Fault::new(What::Kill, at, t, Some(ROUTES[u].1)));
             }
             if second % 300 == 35 {
                 let u = HANG_ORDER[(second / 300) as usize % HANG_ORDER.len()];
@@ -119,51 +120,26 @@ impl Schedule {
                 && let Some((u, at)) = hung.take()
             {
                 self.replicas[u][0].set_hanging(false);
-                faults.push(Fault {
-                    what: What::Hang,
-                    at,
-                    until: t,
-                    route: Some(ROUTES[u].1),
-                });
+                faults.push(Fault::new(What::Hang, at, t, Some(ROUTES[u].1)));
             }
             if second % 180 == 20 {
                 let (tally, client) = (tally.clone(), client.clone());
                 tokio::spawn(async move { load::upload(&tally, &client, proxy, 256).await });
-                faults.push(Fault {
-                    what: What::Upload,
-                    at: t,
-                    until: t,
-                    route: Some("/api"),
-                });
+                faults.push(Fault::new(What::Upload, t, t, Some("/api")));
             }
             if second % 30 == 10 {
                 tokio::spawn(load::leavers(proxy, 20));
-                faults.push(Fault {
-                    what: What::Leavers,
-                    at: t,
-                    until: t,
-                    route: None,
-                });
+                faults.push(Fault::new(What::Leavers, t, t, None));
             }
         }
         let t = tally.now();
         if let Some((u, r, at)) = down {
             self.replicas[u][r].restart().await;
-            faults.push(Fault {
-                what: What::Kill,
-                at,
-                until: t,
-                route: Some(ROUTES[u].1),
-            });
+            faults.push(Fault::new(What::Kill, at, t, Some(ROUTES[u].1)));
         }
         if let Some((u, at)) = hung {
             self.replicas[u][0].set_hanging(false);
-            faults.push(Fault {
-                what: What::Hang,
-                at,
-                until: t,
-                route: Some(ROUTES[u].1),
-            });
+            faults.push(Fault::new(What::Hang, at, t, Some(ROUTES[u].1)));
         }
         faults
     }
