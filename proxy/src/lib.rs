@@ -25,5 +25,7 @@ pub mod retry;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod stats;
+pub mod status_cmd;
 pub mod upstream;
 pub mod workers;

@@ -1,13 +1,14 @@
-//! `trinity-proxy --config FILE [--check]` and `trinity-proxy demo [--listen ADDR] [--admin ADDR]`.
+//! `trinity-proxy --config FILE [--check]`, `trinity-proxy demo [--listen ADDR] [--admin ADDR]`,
+//! `trinity-proxy status [--admin ADDR]` and `trinity-proxy schema`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use trinity_proxy::config::Config;
 use trinity_proxy::server::{Options, Server};
-use trinity_proxy::{demo, log};
+use trinity_proxy::{demo, log, status_cmd};
 
 /// mimalloc instead of glibc malloc: glibc trimmed the heap after every 64 KiB body and faulted
 /// the pages back in on the next request (~15 page faults per request); mimalloc keeps them and
@@ -41,6 +42,16 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9901")]
         admin: SocketAddr,
     },
+    /// Print the routes, upstreams and endpoint states of a running proxy. Exit 0; 1 when an
+    /// upstream has no eligible endpoint; 2 when the admin listener cannot be read.
+    Status {
+        /// Its admin listener, HOST:PORT. Default: `admin` of --config FILE (0.0.0.0 read as
+        /// 127.0.0.1), else 127.0.0.1:9901.
+        #[arg(long)]
+        admin: Option<String>,
+    },
+    /// Print the config file's JSON Schema (committed as config/trinity-proxy.schema.json).
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +76,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_demo_urls(&server, &config);
             signals.serve_until_stopped(server).await
         });
+    }
+    if let Some(Command::Schema) = cli.command {
+        print!("{}", trinity_proxy::config::schema::schema_text());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(Command::Status { admin }) = cli.command {
+        return Ok(status(admin, cli.config.as_deref()));
     }
     let Some(path) = cli.config else {
         anyhow::bail!("--config FILE is required");
@@ -93,6 +111,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let server = Server::start_with(&config, options).await?;
         signals.serve_until_stopped(server).await
     })
+}
+
+/// `trinity-proxy status`: the table, and the exit code scripts read.
+fn status(admin: Option<String>, config: Option<&Path>) -> ExitCode {
+    let unreadable = ExitCode::from(status_cmd::EXIT_UNREACHABLE);
+    let addr = match (admin, config) {
+        (Some(addr), _) => addr,
+        (None, Some(path)) => match Config::load(path) {
+            Ok((config, _)) => reachable(config.admin).to_string(),
+            Err(errors) => {
+                eprintln!("{errors}");
+                return unreadable;
+            }
+        },
+        (None, None) => DEFAULT_STATUS_ADMIN.to_owned(),
+    };
+    let fetched = match control_runtime() {
+        Ok(rt) => rt.block_on(status_cmd::fetch(&addr)),
+        Err(e) => {
+            eprintln!("trinity-proxy status: {e:#}");
+            return unreadable;
+        }
+    };
+    match fetched {
+        Ok(status) => {
+            print!("{}", status.render(&addr));
+            if status.failing().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(status_cmd::EXIT_UNHEALTHY)
+            }
+        }
+        Err(e) => {
+            eprintln!("trinity-proxy status: {e}");
+            unreadable
+        }
+    }
+}
+
+/// Where `trinity-proxy status` looks without --admin or --config: the demo's admin listener (and
+/// the default `admin` port on this host).
+const DEFAULT_STATUS_ADMIN: &str = "127.0.0.1:9901";
+
+/// A listener bound to every address is reached on loopback.
+fn reachable(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
 }
 
 /// The control plane's runtime, on the main thread: admin listener, health checks, discovery,

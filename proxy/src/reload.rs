@@ -96,6 +96,8 @@ impl Reloader {
                 for e in &errors.0 {
                     tracing::error!(error = %e, "config reload rejected; the previous config keeps serving");
                 }
+                self.state
+                    .record_reload(errors.0.iter().map(ToString::to_string).collect());
                 Outcome::Rejected
             }
             Ok(config) => {
@@ -111,6 +113,7 @@ impl Reloader {
                 self.state.publish(table);
                 metrics.reloads_success.inc();
                 metrics.last_reload_successful.set(1);
+                self.state.record_reload(Vec::new());
                 tracing::info!(
                     routes,
                     upstreams = pools,

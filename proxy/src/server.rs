@@ -17,6 +17,7 @@ use crate::keepalive;
 use crate::proxy::TrinityProxy;
 use crate::reload::{self, Reloader};
 use crate::state::State;
+use crate::stats;
 use crate::workers::{Stops, Workers};
 use pingora::apps::ServerApp;
 use pingora::protocols::GetSocketDigest;
@@ -202,6 +203,8 @@ impl Server {
                 addr: config.admin,
                 source,
             })?;
+        // Per-route windows for the status page, sampled on this (control-plane) runtime.
+        tasks.push(tokio::spawn(stats::run(state.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(admin::serve(
             admin_listener,
             state.clone(),

@@ -5,10 +5,11 @@ use crate::discovery::{self, DiscoveryContext};
 use crate::health::checker;
 use crate::metrics::Metrics;
 use crate::routing::RouteTable;
+use crate::stats::Stats;
 use arc_swap::ArcSwap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Semaphore, watch};
 
 pub struct State {
@@ -21,6 +22,11 @@ pub struct State {
     /// Bytes held by unfinished request heads of every connection (`edge::head`).
     pub pending_heads: AtomicUsize,
     ready: AtomicBool,
+    /// Per-route rates and latency of the last minutes (`stats`), for the status page.
+    pub stats: Stats,
+    /// When the process state was made (the uptime of `/status`).
+    pub started: Instant,
+    reload_record: Mutex<ReloadRecord>,
     /// Bumped after every reload attempt (applied or rejected).
     reloads: watch::Sender<u64>,
 }
@@ -36,6 +42,9 @@ impl State {
             discovery: DiscoveryContext::new(config),
             pending_heads: AtomicUsize::new(0),
             ready: AtomicBool::new(false),
+            stats: Stats::default(),
+            started: Instant::now(),
+            reload_record: Mutex::default(),
             reloads: watch::Sender::new(0),
         }))
     }
@@ -75,6 +84,29 @@ impl State {
         self.reloads.subscribe()
     }
 
+    /// The outcome of the last reloads (for `/status`).
+    pub fn reload_record(&self) -> ReloadRecord {
+        self.reload_record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records an applied reload (`problems` empty) or a rejected one with its problems.
+    pub(crate) fn record_reload(&self, problems: Vec<String>) {
+        let mut r = self
+            .reload_record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = SystemTime::now();
+        if problems.is_empty() {
+            r.last_success = Some(now);
+        } else {
+            r.last_failure = Some(now);
+            r.problems = problems;
+        }
+    }
+
     pub(crate) fn reload_attempted(&self) {
         self.reloads.send_modify(|n| *n += 1);
     }
@@ -87,4 +119,13 @@ impl State {
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
     }
+}
+
+/// What the reloads of this process did.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadRecord {
+    pub last_success: Option<SystemTime>,
+    pub last_failure: Option<SystemTime>,
+    /// The last rejected file's problems, each `FILE:LINE:COL: field.path: problem`.
+    pub problems: Vec<String>,
 }

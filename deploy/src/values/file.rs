@@ -5,12 +5,13 @@ use super::scalar::{
     Cidr, DnsLabel, Duration, EnvName, Hour, LabelKey, LabelValue, Quantity, Replicas, TimeZone,
 };
 use super::url::{Prefix, PublicUrl};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 
 /// The whole values file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StackFile {
     /// Namespace of every object. Default `trinity`.
@@ -51,7 +52,7 @@ pub struct StackFile {
 }
 
 /// Requests and limits of one container.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     pub requests: ResourceValues,
@@ -102,7 +103,7 @@ impl Resources {
 }
 
 /// Memory and CPU quantities, Kubernetes syntax (`512Mi`, `250m`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceValues {
     pub memory: Quantity,
@@ -110,7 +111,7 @@ pub struct ResourceValues {
 }
 
 /// Persistent volume sizes.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     /// StorageClass of every claim. Default: the cluster's default class.
@@ -143,7 +144,7 @@ impl Default for Storage {
 }
 
 /// NodePort numbers, used only when `enabled` (default false). Kubernetes accepts 30000-32767.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodePorts {
     /// Default false: every Service is ClusterIP and the proxy is the entry.
@@ -196,7 +197,7 @@ impl Default for NodePorts {
 }
 
 /// trinity-proxy settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxySettings {
     /// Worker threads per proxy pod. Default 2. The proxy's CPU limit may not be below it.
@@ -227,7 +228,7 @@ impl Default for ProxySettings {
 }
 
 /// Settings shared by the application components.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Apps {
     /// Image tag of every Trinity application image unless a component sets its own. Default `0.1.0`.
@@ -264,7 +265,7 @@ impl Default for Apps {
 }
 
 /// Per-component overrides.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Components {
     pub postgres: ComponentValues,
@@ -305,7 +306,7 @@ impl Components {
 }
 
 /// One component's overrides; each missing key keeps the component's default.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ComponentValues {
     pub image: Option<String>,
@@ -321,7 +322,7 @@ pub struct ComponentValues {
 }
 
 /// Cloudflare tunnel.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Cloudflared {
     /// Default false.
@@ -341,7 +342,7 @@ impl Default for Cloudflared {
 }
 
 /// Prometheus-operator objects.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Monitoring {
     /// Default false. Applied only when the prometheus-operator CRDs exist.
@@ -353,7 +354,7 @@ pub struct Monitoring {
 }
 
 /// Backup CronJobs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Backups {
     /// Default false.

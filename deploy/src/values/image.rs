@@ -56,7 +56,7 @@ pub fn names_registry(image: &str) -> bool {
 }
 
 /// `imagePullPolicy` of the Trinity application images.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum PullPolicy {
     /// Pull when the node lacks the image (the default).
     #[default]

@@ -9,6 +9,7 @@ mod file;
 mod image;
 mod locate;
 mod scalar;
+pub mod schema;
 mod url;
 
 pub use file::{

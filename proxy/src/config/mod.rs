@@ -10,6 +10,7 @@ mod error;
 mod file;
 mod locate;
 mod policy;
+pub mod schema;
 mod upstream;
 
 pub use edge::{parse_duration, parse_size};

@@ -123,6 +123,43 @@ impl RouteMetrics {
     }
 }
 
+impl RouteMetrics {
+    /// Requests answered so far, and how many of them with a 5xx (for `stats`: reads the
+    /// pre-resolved handles, no label lookups).
+    pub fn answered(&self) -> (u64, u64) {
+        let (mut all, mut errors) = (0, 0);
+        for codes in self.by_method.iter().filter_map(OnceLock::get) {
+            for (slot, counter) in codes.iter().enumerate() {
+                let Some(counter) = counter.get() else {
+                    continue;
+                };
+                let n = counter.get();
+                all += n;
+                if (500..600).contains(&(usize::from(STATUS_MIN) + slot)) {
+                    errors += n;
+                }
+            }
+        }
+        (all, errors)
+    }
+
+    /// The duration histogram's finite upper bounds (seconds) and its cumulative counts, one per
+    /// bound plus the total last.
+    pub fn duration_buckets(&self) -> (Vec<f64>, Box<[u64]>) {
+        use prometheus::core::Metric;
+        let m = self.duration.metric();
+        let h = m.get_histogram();
+        let bounds = h.get_bucket().iter().map(|b| b.upper_bound()).collect();
+        let counts = h
+            .get_bucket()
+            .iter()
+            .map(|b| b.cumulative_count())
+            .chain([h.get_sample_count()])
+            .collect();
+        (bounds, counts)
+    }
+}
+
 impl Drop for RouteMetrics {
     fn drop(&mut self) {
         let mut live = self

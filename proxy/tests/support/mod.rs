@@ -5,6 +5,7 @@
 )]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test harness")]
 
+pub mod browser;
 pub mod dns;
 pub mod k8s;
 pub mod process;
