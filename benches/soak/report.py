@@ -49,7 +49,8 @@ def plot(r, png):
 def report(r, png_name):
     drift = {d["name"]: d for d in r["drift"]}
     rss = drift["rss_kib"]
-    rss_pct = (rss["end"] - rss["after_warmup"]) / rss["after_warmup"] * 100
+    # A run shorter than its warm-up has no steady samples (all figures 0).
+    rss_pct = (rss["end"] - rss["after_warmup"]) / max(rss["after_warmup"], 1) * 100
     errors = r["errors"]
     expected = Counter(e["expected"] for e in errors if e["expected"])
     unexpected = [e for e in errors if not e["expected"]]
