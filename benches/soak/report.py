@@ -65,7 +65,8 @@ def report(r, png_name):
         "route with one in ten a 64 KiB POST, two SSE streams, four WebSockets echoing every second, a 256 MiB upload every",
         "3 minutes, and 20 clients leaving mid-response or mid-upload every 30 s. Meanwhile a reload every 10 s",
         "(alternating two configs that differ), a replica killed every 60 s and restarted 10 s later, and a replica",
-        "hung for 15 s every 5 minutes. `make test` runs the same for 2 minutes on the debug build.",
+        "hung for 15 s every 5 minutes. `make test` runs the same for 2 minutes on the debug build (judging errors and",
+        "counts; RSS drift only over steady windows of 10 minutes or more).",
         "",
         "```",
         "soak: %d requests, %d client-visible errors, RSS drift %.1f%%, fds drift %+.0f"
