@@ -13,6 +13,7 @@
 use super::ROUTES;
 use super::load::{self, ClientError, HttpClient, Kind, Tally};
 use super::standin::Replica;
+use super::support::process::signal_pid;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -158,15 +159,6 @@ impl Schedule {
         std::fs::rename(&next, &self.config).unwrap();
         signal_pid(self.pid, "HUP");
     }
-}
-
-fn signal_pid(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 /// The five Trinity routes over two replicas each; `variant` adds a route, switches the API's

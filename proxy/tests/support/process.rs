@@ -87,9 +87,14 @@ pub fn spawn_proxy_with(yaml: &str, stdout: Stdout) -> Proc {
 }
 
 pub fn signal(child: &Child, sig: &str) {
+    signal_pid(child.id(), sig);
+}
+
+/// `kill -SIG pid`, for a process known only by its id.
+pub fn signal_pid(pid: u32, sig: &str) {
     let ok = Command::new("kill")
         .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
+        .arg(pid.to_string())
         .status()
         .unwrap();
     assert!(ok.success());
