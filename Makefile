@@ -24,7 +24,7 @@ demo: build
 ## `--check` on every shipped proxy config.
 test: test-deps
 	$(CARGO) nextest run --workspace --no-fail-fast -E 'not binary(soak)'
-	SOAK_MINUTES=2 $(CARGO) nextest run -p trinity-proxy --test soak --no-capture
+	SOAK_MINUTES=2 $(CARGO) nextest run -p trinity-proxy --features heap-stats --test soak --no-capture
 	$(MAKE) --no-print-directory check-configs
 	$(MAKE) --no-print-directory check-deploy
 
@@ -36,6 +36,7 @@ check-configs:
 lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p trinity-proxy --features heap-stats --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
@@ -83,7 +84,7 @@ bench-check: deps
 ## replicas; fails on an error retries should absorb or on a leak; writes benches/SOAK.md and benches/soak.png.
 soak: test-deps
 	@python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
-	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_OUT=$(BENCH_TARGET_DIR)/soak $(CARGO) test --release -p trinity-proxy --test soak -- --nocapture
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_OUT=$(BENCH_TARGET_DIR)/soak $(CARGO) test --release -p trinity-proxy --features heap-stats --test soak -- --nocapture
 	python3 benches/soak/report.py $(BENCH_TARGET_DIR)/soak/soak.json benches/SOAK.md benches/soak.png
 
 ## libFuzzer on each parser for FUZZ_SECONDS (default 60); not in CI. A crash is saved under

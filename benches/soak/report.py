@@ -17,14 +17,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 def plot(r, png):
     s = r["samples"]
     t = [x["t"] / 60 for x in s]
-    fig, axes = plt.subplots(5, 1, figsize=(9, 11), sharex=True)
-    panels = [
-        ("RSS (MiB)", [x["rss_kib"] / 1024 for x in s]),
+    panels = [("RSS (MiB)", [x["rss_kib"] / 1024 for x in s])]
+    if all(x.get("heap_bytes") is not None for x in s):
+        panels.append(("live heap (MiB)", [x["heap_bytes"] / 1048576 for x in s]))
+    panels += [
         ("open fds", [x["fds"] for x in s]),
         ("threads", [x["threads"] for x in s]),
         ("upstream connections", [x["upstream_conns"] for x in s]),
         ("metric series", [x["series"] for x in s]),
     ]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.2 * len(panels)), sharex=True)
     colours = {"kill": "tab:red", "hang": "tab:orange", "upload": "tab:green"}
     for ax, (label, ys) in zip(axes, panels):
         ax.plot(t, ys, lw=1.2, color="tab:blue")
@@ -35,7 +37,7 @@ def plot(r, png):
             c = colours.get(f["what"])
             if c:
                 ax.axvspan(f["at"] / 60, max(f["until"], f["at"] + 1) / 60, color=c, alpha=0.15, lw=0)
-        if label.startswith("RSS"):
+        if "MiB" in label:
             ax.set_ylim(bottom=0)
     axes[-1].set_xlabel("minutes (dashed: end of warm-up; red: replica killed, orange: replica hung, green: 256 MiB upload)")
     fig.suptitle(
@@ -80,6 +82,9 @@ def report(r, png_name):
         a, e = d["after_warmup"], d["end"]
         if d["name"] == "rss_kib":
             lines.append("| RSS | %.1f MiB | %.1f MiB | %+.1f%% (limit +5%%) |" % (a / 1024, e / 1024, rss_pct))
+        elif d["name"] == "heap_bytes":
+            pct = (e - a) / max(a, 1) * 100
+            lines.append("| live heap | %.2f MiB | %.2f MiB | %+.1f%% (limit +10%%) |" % (a / 1048576, e / 1048576, pct))
         else:
             lines.append("| %s | %.1f | %.1f | %+.1f |" % (d["name"].replace("_", " "), a, e, e - a))
     lines += [

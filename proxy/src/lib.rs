@@ -13,6 +13,7 @@ pub mod edge;
 pub mod h2c;
 pub mod headers;
 pub mod health;
+pub mod heap;
 mod keepalive;
 pub mod limit;
 pub mod log;

@@ -13,6 +13,9 @@ use trinity_proxy::{demo, log, status_cmd};
 /// mimalloc instead of glibc malloc: glibc trimmed the heap after every 64 KiB body and faulted
 /// the pages back in on the next request (~15 page faults per request); mimalloc keeps them and
 /// is faster on the many small per-request allocations. Figures: benches/RESULTS.md, notes.
+/// With the `heap-stats` feature (the soak's build) the library declares it instead, wrapped in
+/// a counter of live heap bytes (`trinity_proxy::heap`).
+#[cfg(not(feature = "heap-stats"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -22,6 +22,7 @@
 //! | `trinity_proxy_discovery_errors_total` | counter | upstream |
 //! | `trinity_proxy_requests_rejected_total` | counter | route, reason |
 //! | `trinity_proxy_connections_rejected_total` | counter | reason |
+//! | `trinity_proxy_heap_live_bytes` | gauge | — (only in a build with the `heap-stats` feature) |
 //!
 //! Series of an endpoint are removed when the endpoint leaves its pool; series of a route when the
 //! last config and request using that route name are gone.
@@ -46,6 +47,7 @@ pub const RETRIES_TOTAL: &str = "trinity_proxy_retries_total";
 pub const DOWNSTREAM_CONNECTIONS: &str = "trinity_proxy_downstream_connections";
 pub const WORKER_CONNECTIONS: &str = "trinity_proxy_worker_connections";
 pub const BUILD_INFO: &str = "trinity_proxy_build_info";
+pub const HEAP_LIVE_BYTES: &str = "trinity_proxy_heap_live_bytes";
 pub const ENDPOINT_HEALTHY: &str = "trinity_proxy_endpoint_healthy";
 pub const ENDPOINT_EJECTED: &str = "trinity_proxy_endpoint_ejected";
 pub const EJECTIONS_TOTAL: &str = "trinity_proxy_ejections_total";
@@ -222,6 +224,7 @@ impl Metrics {
         registry.register(Box::new(last_reload_successful.clone()))?;
         registry.register(Box::new(discovery_errors.clone()))?;
         registry.register(Box::new(crate::log::LINES_DROPPED.clone()))?;
+        crate::heap::register(&registry)?;
         let edge = EdgeMetrics::register(&registry)?;
         let routes = LiveRoutes::new(RouteFamilies {
             requests,

@@ -36,6 +36,11 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 const RATE_PER_SECOND: u32 = 100;
 /// The shortest steady window (after warm-up) on which RSS drift is judged.
 const RSS_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// How much the live heap may grow after warm-up, on a run of any length. Its samples vary by a
+/// few percent with what is in flight (a burst of leaving clients, a hung replica's requests);
+/// a leak of 100 bytes per request, or of 10 KiB per reload, grows it by more than this in the
+/// 2-minute run.
+const HEAP_LIMIT_PERCENT: f64 = 10.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak() {
@@ -104,6 +109,7 @@ async fn soak() {
                 .map(|r| r.open.load(std::sync::atomic::Ordering::Relaxed) as u64)
                 .sum(),
             series: sample::series(&metrics),
+            heap_bytes: sample::gauge(&metrics, "trinity_proxy_heap_live_bytes"),
             requests: tally.requests.load(std::sync::atomic::Ordering::Relaxed),
         });
     }
@@ -138,6 +144,16 @@ async fn soak() {
     // first hang or upload raises the high-water mark of buffers, which is not a leak.
     let warmup = (length.as_secs_f64() / 5.0).max(faults::ALL_SEEN_BY.as_secs_f64());
     let rss = Drift::of("rss_kib", &samples, warmup, |s| s.rss_kib);
+    // Live heap bytes, in a `heap-stats` build (`make soak` and `make test` build it so).
+    assert!(
+        !cfg!(feature = "heap-stats") || samples.iter().all(|s| s.heap_bytes.is_some()),
+        "a heap-stats build without trinity_proxy_heap_live_bytes in /metrics"
+    );
+    let heap = samples.iter().all(|s| s.heap_bytes.is_some()).then(|| {
+        Drift::of("heap_bytes", &samples, warmup, |s| {
+            s.heap_bytes.unwrap_or(0)
+        })
+    });
     let counts = [
         (Drift::of("fds", &samples, warmup, |s| s.fds), 8.0),
         (Drift::of("threads", &samples, warmup, |s| s.threads), 2.0),
@@ -154,6 +170,15 @@ async fn soak() {
         rss.percent(),
         counts[0].0.end - counts[0].0.after_warmup,
     );
+    match &heap {
+        Some(h) => println!(
+            "soak: live heap {:.2} MiB after warm-up, {:.2} MiB at the end: drift {:.1}%",
+            h.after_warmup / 1048576.0,
+            h.end / 1048576.0,
+            h.percent()
+        ),
+        None => println!("soak: live heap not counted (build without the heap-stats feature)"),
+    }
     println!(
         "soak: {} of them unexpected; {retries} retries absorbed failures; {reloads} reloads, {reload_failures} failed; {} faults; {} ERROR log records",
         unexpected.len(),
@@ -162,6 +187,11 @@ async fn soak() {
     );
     if let Ok(dir) = std::env::var("SOAK_OUT") {
         std::fs::create_dir_all(&dir).unwrap();
+        let drifts: Vec<&Drift> = [&rss]
+            .into_iter()
+            .chain(&heap)
+            .chain(counts.iter().map(|(d, _)| d))
+            .collect();
         let report = serde_json::json!({
             "minutes": minutes,
             "rate_per_second": RATE_PER_SECOND,
@@ -171,7 +201,7 @@ async fn soak() {
             "reload_failures": reload_failures,
             "error_records": error_records.len(),
             "warmup_seconds": warmup,
-            "drift": [&rss, &counts[0].0, &counts[1].0, &counts[2].0, &counts[3].0],
+            "drift": drifts,
             "samples": samples,
             "faults": faults,
             "errors": errors,
@@ -202,6 +232,13 @@ async fn soak() {
         "RSS drifted {:.1}% after warm-up: {rss:?}",
         rss.percent()
     );
+    if let Some(h) = &heap {
+        assert!(
+            h.percent() <= HEAP_LIMIT_PERCENT,
+            "the live heap grew {:.1}% after warm-up: {h:?}",
+            h.percent()
+        );
+    }
     for (drift, slack) in &counts {
         assert!(
             !drift.grows(*slack),

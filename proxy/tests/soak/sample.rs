@@ -15,6 +15,9 @@ pub struct Sample {
     pub upstream_conns: u64,
     /// Sample lines of `/metrics`.
     pub series: u64,
+    /// Heap bytes allocated and not yet freed (`trinity_proxy_heap_live_bytes`, a `heap-stats`
+    /// build only): what RSS would show without the allocator's kept pages.
+    pub heap_bytes: Option<u64>,
     /// Requests completed by the clients so far.
     pub requests: u64,
 }
@@ -32,6 +35,14 @@ pub fn open_fds(child: &Child) -> u64 {
     std::fs::read_dir(format!("/proc/{}/fd", child.id()))
         .unwrap()
         .count() as u64
+}
+
+/// The value of an unlabelled sample of `/metrics`, if it is there.
+pub fn gauge(metrics: &str, name: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+        .map(|v| v as u64)
 }
 
 pub fn series(metrics: &str) -> u64 {
