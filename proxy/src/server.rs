@@ -241,6 +241,16 @@ impl Server {
         })
     }
 
+    /// How many times the worker threads have parked (waited in `epoll_wait`), summed over the
+    /// workers: wake-ups per request, for tests (tokio's `worker_park_count`).
+    pub fn worker_parks(&self) -> u64 {
+        self.shared
+            .workers
+            .iter()
+            .map(|w| w.handle.metrics().worker_park_count(0))
+            .sum()
+    }
+
     /// The Kubernetes-friendly stop (SIGTERM): `/readyz` fails at once while the listeners keep
     /// serving for `shutdown.drain_delay` (so endpoints controllers take the pod out of the
     /// Service), then [`Server::shutdown`] within `shutdown.timeout`.
