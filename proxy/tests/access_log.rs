@@ -152,3 +152,37 @@ async fn a_blocked_log_pipe_drops_and_counts_lines_while_requests_go_on() {
         .unwrap();
     assert!(dropped >= 100.0, "dropped {dropped} of 500 lines");
 }
+
+/// Pingora's own records (the `log` crate) still reach the output when RUST_LOG asks for them:
+/// the `log` crate's max level follows the filter's most verbose directive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pingora_debug_records_appear_when_rust_log_asks_for_them() {
+    let web = Upstream::echo("web").await;
+    let slow = Upstream::spawn(hang()).await;
+    let p = support::process::spawn_proxy_logging(
+        &yaml(web.addr, slow.addr),
+        "info,pingora_proxy=debug,pingora_core=debug",
+    );
+    let resp = HttpClient::default()
+        .get(&format!("http://{}/app/x", p.listen))
+        .await;
+    assert_eq!(resp.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = p
+            .lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no DEBUG record from pingora within 10 s; saw {seen:?}"));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["level"] == "DEBUG"
+            && v["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("pingora"))
+        {
+            break;
+        }
+        seen.push(line);
+    }
+}

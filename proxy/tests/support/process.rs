@@ -40,13 +40,23 @@ pub fn spawn_proxy(yaml: &str) -> Proc {
 }
 
 pub fn spawn_proxy_with(yaml: &str, stdout: Stdout) -> Proc {
+    spawn(yaml, stdout, "info")
+}
+
+/// Started with `RUST_LOG=rust_log` (it must enable the `info` startup line).
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub fn spawn_proxy_logging(yaml: &str, rust_log: &str) -> Proc {
+    spawn(yaml, Stdout::Drained, rust_log)
+}
+
+fn spawn(yaml: &str, stdout: Stdout, rust_log: &str) -> Proc {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trinity.yaml");
     std::fs::write(&path, yaml).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_trinity-proxy"))
         .arg("--config")
         .arg(&path)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
