@@ -32,14 +32,15 @@ pub const ROUTES: [(&str, &str); 5] = [
     ("frontend", "/"),
 ];
 
-const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 const RATE_PER_SECOND: u32 = 100;
 /// The shortest steady window (after warm-up) on which RSS drift is judged.
 const RSS_WINDOW: Duration = Duration::from_secs(10 * 60);
-/// How much the live heap may grow after warm-up, on a run of any length. Its samples vary by a
-/// few percent with what is in flight (a burst of leaving clients, a hung replica's requests);
-/// a leak of 100 bytes per request, or of 10 KiB per reload, grows it by more than this in the
-/// 2-minute run.
+/// How far the live heap may end above the highest level of the first half of the steady window,
+/// on a run of any length. Its level moves with what is in flight: each open stream holds about
+/// 100 KB (Pingora's 64 KiB upstream body buffer among it), and over 75 minutes the level went
+/// between 1.7 and 2.2 MiB and back. A leak of 100 bytes per request ends 15 % or more above in
+/// the 2-minute run; one of 10 KiB per reload ends about 35 % above in the 30-minute run.
 const HEAP_LIMIT_PERCENT: f64 = 10.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,10 +173,11 @@ async fn soak() {
     );
     match &heap {
         Some(h) => println!(
-            "soak: live heap {:.2} MiB after warm-up, {:.2} MiB at the end: drift {:.1}%",
+            "soak: live heap {:.2} MiB after warm-up, {:.2} MiB at most in the first half, {:.2} MiB at the end: {:+.1}% over that high",
             h.after_warmup / 1048576.0,
+            h.early_high / 1048576.0,
             h.end / 1048576.0,
-            h.percent()
+            h.growth_percent()
         ),
         None => println!("soak: live heap not counted (build without the heap-stats feature)"),
     }
@@ -228,15 +230,15 @@ async fn soak() {
         println!("soak: RSS drift reported, not judged (steady window under {RSS_WINDOW:?})");
     }
     assert!(
-        !judge_rss || rss.percent() <= 5.0,
-        "RSS drifted {:.1}% after warm-up: {rss:?}",
-        rss.percent()
+        !judge_rss || rss.growth_percent() <= 5.0,
+        "RSS ends {:.1}% above the first half's highest level: {rss:?}",
+        rss.growth_percent()
     );
     if let Some(h) = &heap {
         assert!(
-            h.percent() <= HEAP_LIMIT_PERCENT,
-            "the live heap grew {:.1}% after warm-up: {h:?}",
-            h.percent()
+            h.growth_percent() <= HEAP_LIMIT_PERCENT,
+            "the live heap ends {:.1}% above the first half's highest level: {h:?}",
+            h.growth_percent()
         );
     }
     for (drift, slack) in &counts {

@@ -52,16 +52,41 @@ pub fn series(metrics: &str) -> u64 {
         .count() as u64
 }
 
-/// One figure tracked for growth: its level just after warm-up and at the end.
+/// One figure tracked for growth, in levels: a level is the median of a block of samples (a
+/// minute, or a quarter of the steady window when that is shorter), so a sample caught mid-burst
+/// does not move it.
+///
+/// The verdict compares the end with the highest level of the first half of the steady window:
+/// a leak keeps making new highs, while a figure that moves with what is in flight (streams
+/// open, an upload, a hung replica's requests) comes back within the range it already visited.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Drift {
     pub name: &'static str,
+    /// The first block's level after warm-up.
     pub after_warmup: f64,
+    /// The highest block level in the first half of the steady window.
+    pub early_high: f64,
+    /// The last block's level.
     pub end: f64,
 }
 
+/// Samples per level: a minute of them, at most a quarter of the steady window, at least one.
+fn block_len(steady: usize) -> usize {
+    let minute = (60.0 / crate::SAMPLE_EVERY.as_secs_f64()).round() as usize;
+    (steady / 4).clamp(1, minute.max(1))
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 impl Drift {
-    /// Means of the first and of the last `n` samples after warm-up.
     pub fn of(
         name: &'static str,
         samples: &[Sample],
@@ -73,22 +98,29 @@ impl Drift {
             .filter(|s| s.t >= warmup)
             .map(|s| get(s) as f64)
             .collect();
-        let n = (steady.len() / 4).clamp(1, 6);
-        let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+        let n = block_len(steady.len());
+        let first_half = &steady[..steady.len().div_ceil(2)];
         Self {
             name,
-            after_warmup: mean(&steady[..n.min(steady.len())]),
-            end: mean(&steady[steady.len().saturating_sub(n)..]),
+            after_warmup: median(&steady[..n.min(steady.len())]),
+            early_high: first_half.chunks(n).map(median).fold(0.0, f64::max),
+            end: median(&steady[steady.len().saturating_sub(n)..]),
         }
     }
 
+    /// The end against the first level after warm-up (reported).
     pub fn percent(&self) -> f64 {
         (self.end - self.after_warmup) / self.after_warmup.max(1.0) * 100.0
     }
 
-    /// A count that grows by more than a quarter and more than `slack` is growing without bound
-    /// for a soak whose load is steady.
+    /// How far the end is above the first half's highest level (judged).
+    pub fn growth_percent(&self) -> f64 {
+        (self.end - self.early_high) / self.early_high.max(1.0) * 100.0
+    }
+
+    /// A count that ends more than a quarter and more than `slack` above the first half's
+    /// highest level is growing without bound for a soak whose load is steady.
     pub fn grows(&self, slack: f64) -> bool {
-        self.end > self.after_warmup * 1.25 + slack
+        self.end > self.early_high * 1.25 + slack
     }
 }
