@@ -207,15 +207,6 @@ async fn stalled_headers_get_408_and_idle_connections_are_closed_after_the_keepa
     let server = Server::start_with(&config, options).await.unwrap();
     let addr = server.listen_addrs[0];
 
-    let closed_within = |mut s: TcpStream| async move {
-        let started = std::time::Instant::now();
-        let mut rest = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest))
-            .await
-            .expect("still open after 10 s")
-            .unwrap();
-        (started.elapsed(), rest)
-    };
     // Stalled half-way through the second request's header.
     let mut stalled = TcpStream::connect(addr).await.unwrap();
     stalled
@@ -295,6 +286,17 @@ async fn one_worker(keepalive: Duration, upstream_delay: Duration) -> (Server, U
     (Server::start_with(&config, options).await.unwrap(), up)
 }
 
+/// How long until the server closes `s` (at most 10 s), and what it sent before closing.
+async fn closed_within(mut s: TcpStream) -> (Duration, Vec<u8>) {
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest))
+        .await
+        .expect("still open after 10 s")
+        .unwrap();
+    (started.elapsed(), rest)
+}
+
 /// One GET answered 200 with the echo of its path.
 async fn get(s: &mut TcpStream, pending: &mut Vec<u8>, path: &str) {
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
@@ -320,13 +322,7 @@ async fn the_keepalive_timeout_counts_from_the_last_request() {
     }
     get(&mut s, &mut pending, "/slow").await;
     get(&mut s, &mut pending, "/after-slow").await;
-    let last = std::time::Instant::now();
-    let mut rest = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest))
-        .await
-        .expect("still open 10 s after the last request")
-        .unwrap();
-    let idle = last.elapsed();
+    let (idle, rest) = closed_within(s).await;
     assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
     assert!(
         idle >= Duration::from_millis(900) && idle < Duration::from_secs(5),

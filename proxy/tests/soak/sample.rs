@@ -99,11 +99,14 @@ impl Drift {
             .map(|s| get(s) as f64)
             .collect();
         let n = block_len(steady.len());
-        let first_half = &steady[..steady.len().div_ceil(2)];
+        let early: Vec<f64> = steady[..steady.len().div_ceil(2)]
+            .chunks(n)
+            .map(median)
+            .collect();
         Self {
             name,
-            after_warmup: median(&steady[..n.min(steady.len())]),
-            early_high: first_half.chunks(n).map(median).fold(0.0, f64::max),
+            after_warmup: early.first().copied().unwrap_or(0.0),
+            early_high: early.iter().copied().fold(0.0, f64::max),
             end: median(&steady[steady.len().saturating_sub(n)..]),
         }
     }
