@@ -182,6 +182,27 @@ pub fn hash_key(key: &crate::config::HashKey, headers: &HeaderMap, client: IpAdd
     }
 }
 
+/// Appends `ip` as text: an IPv4 address digit by digit (most clients; `core::fmt` costs about a
+/// thousand instructions per address, a tenth of this module's per-request work), IPv6 by `fmt`.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    let IpAddr::V4(v4) = ip else {
+        let _ = write!(out, "{ip}");
+        return;
+    };
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+}
+
 /// What the forwarding headers are built from.
 pub struct Forwarding<'a> {
     pub peer: IpAddr,
@@ -213,7 +234,7 @@ impl Forwarding<'_> {
                 }
             }
         }
-        let _ = write!(xff, "{}", self.peer.to_canonical());
+        push_ip(&mut xff, self.peer.to_canonical());
         req.insert_header(X_FORWARDED_FOR_WIRE, xff)?;
 
         if !(self.trusted_peer && req.headers.contains_key(X_FORWARDED_PROTO)) {
@@ -253,7 +274,7 @@ impl Forwarding<'_> {
             }
         }
         let mut ip = String::with_capacity(40);
-        let _ = write!(ip, "{}", self.client);
+        push_ip(&mut ip, self.client);
         req.insert_header(X_REAL_IP_WIRE, ip)?;
         req.insert_header(X_REQUEST_ID_WIRE, self.request_id.clone())?;
         Ok(())
@@ -384,6 +405,23 @@ mod tests {
     #[test]
     fn mapped_ipv4_peers_match_ipv4_cidrs() {
         assert!(is_trusted(ip("::ffff:10.1.1.1"), &policy(None)));
+    }
+
+    #[test]
+    fn addresses_are_written_as_std_writes_them() {
+        for text in [
+            "0.0.0.0",
+            "9.10.99.100",
+            "127.0.0.1",
+            "203.0.113.255",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+        ] {
+            let mut out = String::from("x, ");
+            push_ip(&mut out, ip(text));
+            assert_eq!(out, format!("x, {}", ip(text)));
+        }
     }
 
     #[test]
