@@ -16,6 +16,7 @@ pub mod health;
 pub mod heap;
 mod keepalive;
 pub mod limit;
+pub mod listen;
 pub mod log;
 pub mod metrics;
 pub mod path;

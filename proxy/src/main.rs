@@ -109,6 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config_path: Some(path),
             config_text: Some(text),
             hangup: signals.hup.take(),
+            listener: trinity_proxy::listen::Mode::from_env(),
             ..Options::default()
         };
         let server = Server::start_with(&config, options).await?;

@@ -14,6 +14,7 @@ use crate::admin;
 use crate::config::Config;
 use crate::downstream::{DEFAULT_WRITE_BUFFER, Downstream};
 use crate::keepalive;
+use crate::listen;
 use crate::proxy::TrinityProxy;
 use crate::reload::{self, Reloader};
 use crate::state::State;
@@ -123,6 +124,8 @@ pub struct Options {
     /// How long a client connection may wait for, or stall inside, a request header; default
     /// [`keepalive::KEEPALIVE_TIMEOUT`] (whole seconds, at least 1).
     pub keepalive_timeout: Option<Duration>,
+    /// How the workers listen: one shared socket (default) or one `SO_REUSEPORT` socket each.
+    pub listener: listen::Mode,
 }
 
 impl Server {
@@ -176,12 +179,11 @@ impl Server {
                 addr: *addr,
                 source,
             };
-            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
-            listen_addrs.push(listener.local_addr().map_err(bind_error)?);
-            // Every worker registers the same socket (see `workers`).
-            let listener = listener.into_std().map_err(bind_error)?;
-            for (i, worker) in shared.workers.iter().enumerate() {
-                let own = listener.try_clone().map_err(bind_error)?;
+            let (sockets, local) = listen::bind(*addr, shared.workers.len(), options.listener)
+                .await
+                .map_err(bind_error)?;
+            listen_addrs.push(local);
+            for ((i, worker), own) in shared.workers.iter().enumerate().zip(sockets) {
                 let loop_ = accept_loop(i, own, shared.clone(), shutdown_rx.clone());
                 tasks.push(worker.handle.spawn(loop_));
             }

@@ -8,7 +8,8 @@ use support::Upstream;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use trinity_proxy::config::Config;
-use trinity_proxy::server::Server;
+use trinity_proxy::listen::Mode;
+use trinity_proxy::server::{Options, Server};
 
 const WORKERS: usize = 4;
 const CONNECTIONS: usize = 40;
@@ -38,15 +39,38 @@ async fn request(conn: &mut BufReader<TcpStream>) -> String {
 }
 
 async fn start(up: &Upstream) -> Server {
+    start_listening(up, Mode::Shared).await
+}
+
+async fn start_listening(up: &Upstream, listener: Mode) -> Server {
     let yaml = format!(
         "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nthreads: {WORKERS}\n\
          routes:\n  - {{ name: web, prefix: /, upstream: web }}\n\
          upstreams:\n  web: {{ endpoints: [\"{}\"] }}\n",
         up.addr
     );
-    Server::start(&Config::parse(&yaml, "test.yaml").unwrap())
+    let options = Options {
+        listener,
+        ..Options::default()
+    };
+    Server::start_with(&Config::parse(&yaml, "test.yaml").unwrap(), options)
         .await
         .unwrap()
+}
+
+/// Listening sockets on `port` in this process's network namespace, from the kernel's table
+/// (`/proc/net/tcp`: local address `0100007F:PORT`, state `0A` = LISTEN).
+fn listening_sockets(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A")
+        })
+        .count()
 }
 
 /// Open connections per worker, from `trinity_proxy_worker_connections`.
@@ -107,6 +131,36 @@ async fn long_lived_connections_are_spread_over_the_workers() {
     );
     assert!(max - min <= 2, "connections per worker: {per_worker:?}");
     // Every connection still works wherever it ended up.
+    for c in &mut conns {
+        assert!(request(c).await.starts_with("HTTP/1.1 200"));
+    }
+}
+
+/// `SO_REUSEPORT` (`TRINITY_LISTENER=reuse_port`): each worker listens on its own socket of the
+/// same port, the kernel spreads new connections over them, and long-lived ones are still
+/// balanced; the default shares one socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_reuse_port_each_worker_listens_on_its_own_socket() {
+    let up = Upstream::echo("web").await;
+    let shared = start(&up).await;
+    assert_eq!(listening_sockets(shared.listen_addrs[0].port()), 1);
+    let server = start_listening(&up, Mode::ReusePort).await;
+    let port = server.listen_addrs[0].port();
+    assert_ne!(port, 0);
+    assert_eq!(listening_sockets(port), WORKERS);
+    let mut conns = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut c = BufReader::new(TcpStream::connect(server.listen_addrs[0]).await.unwrap());
+        assert!(request(&mut c).await.starts_with("HTTP/1.1 200"));
+        conns.push(c);
+    }
+    let per_worker = per_worker(&server);
+    assert_eq!(per_worker.iter().sum::<i64>(), CONNECTIONS as i64);
+    let (min, max) = (
+        per_worker.iter().min().unwrap(),
+        per_worker.iter().max().unwrap(),
+    );
+    assert!(max - min <= 2, "connections per worker: {per_worker:?}");
     for c in &mut conns {
         assert!(request(c).await.starts_with("HTTP/1.1 200"));
     }
