@@ -5,6 +5,10 @@
 //!   each new connection to one worker's queue, so only that worker wakes.
 //!
 //! Either way [`crate::workers::Workers::pick`] still balances long-lived connections at accept.
+//!
+//! With `reuse_port`, another process of the same user that also sets `SO_REUSEPORT` can bind the
+//! same address and take a share of the connections (an old proxy left running, say): the bind
+//! does not fail as it does with the shared socket.
 
 use std::io;
 use std::net::SocketAddr;
