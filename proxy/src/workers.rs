@@ -4,8 +4,9 @@
 //! The control plane (admin listener, health checks, discovery, reloads, signals) stays on the
 //! runtime that started the server, so it never takes request time.
 //!
-//! Every worker registers the same listening socket. Under load the kernel's wake-ups spread new
-//! connections over whichever workers are free; long-lived connections (cloudflared's few origin
+//! Every worker registers the same listening socket (or has one `SO_REUSEPORT` socket of its own,
+//! see [`crate::listen`]). Under load the kernel's wake-ups spread new connections over whichever
+//! workers are free; long-lived connections (cloudflared's few origin
 //! connections, WebSockets) are balanced at accept time: a worker serving more than one
 //! connection above the least-loaded worker hands the new one over (see [`Workers::pick`]).
 
