@@ -8,15 +8,13 @@ default)? Both are measured with kept-alive connections and with a new connectio
 
 One backend nginx, the two trinity-proxy processes (same binary) and nginx (`worker_processes 2`),
 started once; then interleaved rounds: each proxy warmed up for one run, then measured by wrk
-(1 thread, --connections); CPU per request = Δ(utime+stime) of /proc/PID/stat ÷ requests, as in
-run.py. Prints one line per run and the medians; writes nothing. Python stdlib only; 127.0.0.1.
+(1 thread, --connections) through measure.load_run, as in run.py's load rounds. Prints one line per run and the medians; writes nothing. Python stdlib only; 127.0.0.1.
 Example:  benches/load/listeners.py --trinity target/release/trinity-proxy --rounds 3 --seconds 4
 """
 
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
@@ -27,15 +25,6 @@ import measure  # noqa: E402
 import servers  # noqa: E402
 
 BACKEND, BASE = 18381, 18300
-
-
-def wrk(port, seconds, connections, close):
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", "Host: trinity.example.com"]
-    if close:
-        argv += ["-H", "Connection: close"]
-    run = subprocess.run(argv + [f"http://{servers.HOST}:{port}{servers.SMALL_PATH}"], capture_output=True,
-                         text=True, timeout=seconds + 30)
-    return measure.parse_wrk(run.stdout)
 
 
 def main():
@@ -63,13 +52,12 @@ def main():
         runs = {}
         for close in (False, True):
             for r in range(args.rounds):
+                headers = ("Connection: close",) if close else ()
                 for name, proc, port in proxies:
-                    wrk(port, args.seconds, args.connections, close)
-                    pids = proc.pids()
-                    u0, s0, _ = measure.stat_counters(pids)
-                    w = wrk(port, args.seconds, args.connections, close)
-                    u1, s1, _ = measure.stat_counters(pids)
-                    cpu = ((u1 - u0) + (s1 - s0)) / measure.TICKS * 1e6 / max(w["requests"], 1)
+                    measure.wrk(port, servers.SMALL_PATH, args.seconds, args.connections, headers)
+                    w = measure.load_run(proc, port, servers.SMALL_PATH, args.seconds, args.connections,
+                                         headers=headers)
+                    cpu = w["cpu_us"]
                     runs.setdefault((close, name), []).append((cpu, w["rps"], w["p99_ms"] or 0.0))
                     print(f"{'close' if close else 'keep-alive'} round {r + 1} {name}: {cpu:.1f} CPU-us/req, "
                           f"{w['rps']:.0f} req/s, p99 {w['p99_ms']} ms, errors {w['socket_errors']}", flush=True)

@@ -94,7 +94,8 @@ def parse_wrk(text):
     return out
 
 
-def wrk_argv(port, path, seconds, connections):
+def wrk_argv(port, path, seconds, connections, headers=()):
+    """headers: more request headers, e.g. ("Connection: close",) for a new connection per request."""
     return [
         "wrk",
         "-t1",
@@ -105,13 +106,14 @@ def wrk_argv(port, path, seconds, connections):
         "--latency",
         "-H",
         "Host: trinity.example.com",
+        *(arg for h in headers for arg in ("-H", h)),
         f"http://{HOST}:{port}{path}",
     ]
 
 
-def wrk(port, path, seconds, connections):
+def wrk(port, path, seconds, connections, headers=()):
     run = subprocess.run(
-        wrk_argv(port, path, seconds, connections),
+        wrk_argv(port, path, seconds, connections, headers),
         capture_output=True,
         text=True,
         timeout=seconds + 30,
@@ -121,7 +123,7 @@ def wrk(port, path, seconds, connections):
     return parse_wrk(run.stdout), run.stdout
 
 
-def load_run(proc, port, path, seconds, connections, helpers=()):
+def load_run(proc, port, path, seconds, connections, helpers=(), headers=()):
     """One measured wrk run against proc: throughput, latency, CPU and page faults per request,
     memory after, and how busy the rest of the machine was (`other_cpu_pct`: CPU of everything but
     proc, `helpers` (the backend), wrk and this script, in % of all cores).
@@ -131,7 +133,7 @@ def load_run(proc, port, path, seconds, connections, helpers=()):
     u0, s0, f0 = stat_counters(pids)
     busy0, mine0, help0 = machine_busy_ticks(), children_ticks(), sum(stat_counters(helper_pids)[:2])
     t0 = time.monotonic()
-    result, raw = wrk(port, path, seconds, connections)
+    result, raw = wrk(port, path, seconds, connections, headers)
     elapsed = time.monotonic() - t0
     u1, s1, f1 = stat_counters(pids)
     busy1, mine1, help1 = machine_busy_ticks(), children_ticks(), sum(stat_counters(helper_pids)[:2])
