@@ -135,6 +135,53 @@ async fn pipelined_requests_are_answered_in_order_and_the_connection_goes_on() {
     assert_eq!(up.hits(), 5);
 }
 
+/// Requests pipelined behind a slow one are all kept, however many bytes of them arrive while it is
+/// in flight: the transport holds them back (up to 64 KiB) and the connection loop takes its 4 KiB
+/// first read from them; the rest must stay held, not be replaced by what that read left over.
+/// Without that, 101 of these 200 were answered and the connection hung.
+#[tokio::test]
+async fn pipelined_bytes_held_behind_a_slow_request_are_all_kept() {
+    let echo = echo_handler("api");
+    let slow: support::Handler = std::sync::Arc::new(move |req| {
+        let echo = echo.clone();
+        Box::pin(async move {
+            if req.uri().path() == "/slow" {
+                // The upstream is slow: the pipelined requests arrive at the proxy meanwhile.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            echo(req).await
+        })
+    });
+    let up = Upstream::spawn(slow).await;
+    let p = TestProxy::start(&format!(
+        "routes:\n  - {{ name: api, prefix: /, upstream: api }}\nupstreams:\n  api: {{ endpoints: [\"{}\"] }}\n",
+        up.addr
+    ))
+    .await;
+    let mut s = TcpStream::connect(p.addr()).await.unwrap();
+    let mut all = b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
+    for i in 0..200 {
+        all.extend_from_slice(
+            format!("GET /p/{i} HTTP/1.1\r\nHost: t\r\nX-Pad: {:040}\r\n\r\n", i).as_bytes(),
+        );
+    }
+    assert!(
+        all.len() > 3 * 4096,
+        "more than the connection loop's first read"
+    );
+    s.write_all(&all).await.unwrap();
+    let mut pending = Vec::new();
+    let (status, _, answer) = response(&mut s, &mut pending).await;
+    assert!(status.ends_with("200 OK"), "{status}");
+    assert_eq!(json(&answer)["path"], "/slow");
+    for i in 0..200 {
+        let (status, _, answer) = response(&mut s, &mut pending).await;
+        assert!(status.ends_with("200 OK"), "/p/{i}: {status}");
+        assert_eq!(json(&answer)["path"], format!("/p/{i}"));
+    }
+    assert_eq!(up.hits(), 201);
+}
+
 /// A stray CRLF after a body (RFC 9112 §2.2 says to ignore it) is neither an error for the request
 /// the upstream already processed nor for the next one.
 #[tokio::test]

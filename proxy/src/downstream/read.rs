@@ -38,8 +38,14 @@ impl Downstream {
     /// A request's head was read: `body` frames what follows it, `held` holds bytes already read
     /// past its body (the next request's start), and `upgrade` says whether a `101` answer may
     /// turn the connection into a tunnel.
-    pub fn begin_request(&mut self, body: BodyGate, held: BytesMut, upgrade: bool) {
+    ///
+    /// Bytes still held from earlier reads (a pipelining client sent more than the head's
+    /// buffer took) stay behind `held`: nothing read from the client is ever dropped.
+    pub fn begin_request(&mut self, body: BodyGate, mut held: BytesMut, upgrade: bool) {
         self.mode = ReadMode::Request(body);
+        if !self.held.is_empty() {
+            held.extend_from_slice(&self.held);
+        }
         self.held = held;
         self.upgrade_pending = upgrade;
     }
