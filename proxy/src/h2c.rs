@@ -8,14 +8,27 @@
 //! own h2c path peeks the socket for the preface, which cannot see bytes already read, and its
 //! stream-accept loop is crate-private: this is that loop on Pingora's public API.
 //!
-//! Limits: `limits.max_header_bytes` bounds each stream's decoded header list (the h2 crate
+//! Who may speak it: `limits.h2c` (default: peers inside `client_ip.trusted_proxies` only;
+//! browsers never use h2c). Anyone else gets the server preface and a GOAWAY with
+//! `HTTP_1_1_REQUIRED` (RFC 9113 §7), and the connection is counted in
+//! `connections_rejected_total{reason="h2c"}`.
+//!
+//! Limits, as for HTTP/1.1: the preface, the handshake and the first request's HEADERS must all
+//! arrive within `timeouts.client_header` of the connection's first bytes (else the connection
+//! is closed, `reason="header_timeout"`); each stream's response writes are bounded by
+//! `timeouts.client_write` (a client that never opens its flow-control window, or stops reading
+//! the socket, loses the stream and the upstream connection behind it, as an HTTP/1.1 client
+//! would); `limits.max_header_bytes` bounds each stream's decoded header list (the h2 crate
 //! answers 431 past it), at most [`MAX_STREAMS`] streams run at once per connection, and the
 //! connection counts once toward `limits.max_connections`. A connection with no stream for the
 //! keep-alive timeout (60 s) is closed, checked once per timeout.
 
-use crate::config::Limits;
+use crate::config::H2cPeers;
 use crate::downstream::Downstream;
+use crate::edge::reject::linger;
+use crate::headers::is_trusted;
 use crate::proxy::TrinityProxy;
+use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::HttpServerApp;
 use pingora::protocols::http::ServerSession;
@@ -24,6 +37,7 @@ use pingora::protocols::{Digest, GetProxyDigest, GetSocketDigest, GetTimingDiges
 use pingora::proxy::HttpProxy;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -38,15 +52,37 @@ pub fn is_preface(first: &[u8]) -> bool {
     first.starts_with(PREFACE_START)
 }
 
-/// Serves one h2c connection whose first bytes (`first`) were already read.
+/// Serves one h2c connection whose first bytes (`first`) were already read, or refuses it when
+/// `limits.h2c` does not admit its peer.
 pub async fn serve(
     app: Arc<HttpProxy<TrinityProxy>>,
+    state: Arc<State>,
     mut stream: Box<Downstream>,
     first: BytesMut,
-    limits: Limits,
     idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The head deadline counts from the connection's first bytes, read just now.
+    let (limits, timeouts, admitted) = {
+        let table = state.table.load();
+        let peer = stream
+            .get_ref()
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        let admitted = match table.limits.h2c {
+            H2cPeers::Any => true,
+            H2cPeers::Off => false,
+            H2cPeers::TrustedProxies => peer.is_some_and(|ip| is_trusted(ip, &table.client_ip)),
+        };
+        (table.limits, table.client_timeouts, admitted)
+    };
+    let edge = &state.metrics.edge;
+    if !admitted {
+        edge.connection_rejected("h2c").inc();
+        refuse(&mut stream, timeouts.client_write).await;
+        return;
+    }
+    let deadline = Instant::now() + timeouts.client_header;
     stream.unread(first);
     let digest = Arc::new(Digest {
         ssl_digest: None,
@@ -57,13 +93,22 @@ pub async fn serve(
     let mut options = default_h2_options();
     options.max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     options.max_concurrent_streams(MAX_STREAMS);
-    let mut conn = match server::handshake(stream, Some(options)).await {
-        Ok(conn) => conn,
-        Err(e) => {
-            tracing::debug!(error = %e, "h2c handshake failed");
-            return;
-        }
-    };
+    let mut conn =
+        match tokio::time::timeout_at(deadline, server::handshake(stream, Some(options))).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "h2c handshake failed");
+                return;
+            }
+            Err(_) => {
+                edge.connection_rejected("header_timeout").inc();
+                return;
+            }
+        };
+    // Until the first request's HEADERS are in, the connection is bound by the head deadline.
+    let mut awaiting_first = true;
+    let head_timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(head_timer);
     let mut closing = *shutdown.borrow();
     if closing {
         conn.graceful_shutdown();
@@ -82,6 +127,10 @@ pub async fn serve(
                 closing = true;
                 continue;
             }
+            () = &mut head_timer, if awaiting_first => {
+                edge.connection_rejected("header_timeout").inc();
+                return;
+            }
             _ = idle_check.tick() => {
                 // Closed like an idle HTTP/1.1 keep-alive connection.
                 if Arc::strong_count(&streams) == 1 && last_stream.elapsed() >= idle_timeout {
@@ -93,14 +142,17 @@ pub async fn serve(
         };
         match accepted {
             Ok(Some(H2Accept::Session(session))) => {
+                awaiting_first = false;
                 last_stream = Instant::now();
                 let app = app.clone();
                 let shutdown = shutdown.clone();
                 let in_flight = streams.clone();
+                let mut session = ServerSession::new_http2(session);
+                // Each response write waits at most this long for the client's window or socket.
+                session.set_write_timeout(Some(timeouts.client_write));
                 tokio::spawn(async move {
                     let _in_flight = in_flight;
-                    app.process_new_http(ServerSession::new_http2(session), &shutdown)
-                        .await;
+                    app.process_new_http(session, &shutdown).await;
                 });
             }
             Ok(Some(H2Accept::Rejected)) => {}
@@ -110,5 +162,44 @@ pub async fn serve(
                 return;
             }
         }
+    }
+}
+
+/// The server preface (an empty SETTINGS frame) and a GOAWAY with `HTTP_1_1_REQUIRED` (0xd) for
+/// stream 0: an h2 client reads it as "use HTTP/1.1 on this address" (RFC 9113 §6.8).
+fn refusal() -> Vec<u8> {
+    const DEBUG: &[u8] = b"h2c is not accepted from this address";
+    let mut out = vec![0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+    let len = u32::try_from(8 + DEBUG.len()).unwrap_or(0).to_be_bytes();
+    out.extend_from_slice(&len[1..]);
+    out.extend_from_slice(&[0x7, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&0xdu32.to_be_bytes());
+    out.extend_from_slice(DEBUG);
+    out
+}
+
+async fn refuse(stream: &mut Downstream, write_timeout: Duration) {
+    let sent = tokio::time::timeout(write_timeout, async {
+        stream.write_all(&refusal()).await?;
+        stream.flush().await?;
+        stream.shutdown().await
+    })
+    .await;
+    if matches!(sent, Ok(Ok(()))) {
+        linger(stream).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_refusal_is_a_settings_frame_then_a_goaway() {
+        let r = super::refusal();
+        assert_eq!(&r[..9], &[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        let len = usize::from(r[9]) << 16 | usize::from(r[10]) << 8 | usize::from(r[11]);
+        assert_eq!(r[12], 7, "GOAWAY");
+        assert_eq!(r.len(), 18 + len);
+        assert_eq!(&r[18..26], &[0, 0, 0, 0, 0, 0, 0, 0xd]);
     }
 }

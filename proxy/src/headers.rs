@@ -148,6 +148,25 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
 }
 
 /// 128 random bits as 32 lower-case hex digits.
+/// HTTP/2 may split `cookie` into one field per crumb (RFC 9113 §8.2.3; Go's client does); an
+/// HTTP/1.1 upstream must get them as one field joined with `; ` (Django reads one Cookie line).
+pub fn join_cookie_crumbs(req: &mut RequestHeader) {
+    let mut crumbs = req.headers.get_all(http::header::COOKIE).iter();
+    let (Some(_), Some(_)) = (crumbs.next(), crumbs.next()) else {
+        return;
+    };
+    let mut joined = Vec::new();
+    for crumb in &req.headers.get_all(http::header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(crumb.as_bytes());
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        let _ = req.insert_header(http::header::COOKIE, value);
+    }
+}
+
 pub fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 32];

@@ -82,7 +82,7 @@ pub(crate) async fn serve(
         };
         if std::mem::take(&mut first) && h2c::is_preface(&buf) {
             // Boxed: inline, its state (~3 KiB) would be part of every HTTP/1.1 connection's task.
-            Box::pin(h2c::serve(app, stream, buf, limits, timeout, shutdown)).await;
+            Box::pin(h2c::serve(app, state, stream, buf, timeout, shutdown)).await;
             return;
         }
         let head_limits = HeadLimits {
@@ -123,6 +123,8 @@ pub(crate) async fn serve(
 
         let mut session = ServerSession::new_http1(stream);
         session.set_write_timeout(Some(client_timeouts.client_write));
+        // Pingora's HTTP/1 body reads: the longest pause of a client inside its body (408).
+        session.set_read_timeout(Some(client_timeouts.client_body));
         if let Some(s) = settings {
             s.apply_to_session(&mut session);
         }

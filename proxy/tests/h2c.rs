@@ -37,7 +37,7 @@ async fn h2c_requests_are_routed_forwarded_and_policed_like_http1() {
     let admin = Upstream::echo("admin").await;
     let front = Upstream::echo("front").await;
     let p = TestProxy::start(&format!(
-        "limits: {{ max_header_bytes: 4KiB }}\nroutes:\n  - {{ name: api, prefix: /api, host: localhost, upstream: api, strip_prefix: true }}\n  - {{ name: admin, prefix: /admin, upstream: admin, allow: [\"10.0.0.0/8\"] }}\n  - {{ name: frontend, prefix: /, upstream: front }}\nupstreams:\n  api: {{ endpoints: [\"{}\"] }}\n  admin: {{ endpoints: [\"{}\"] }}\n  front: {{ endpoints: [\"{}\"] }}\n",
+        "limits: {{ max_header_bytes: 4KiB, h2c: any }}\nroutes:\n  - {{ name: api, prefix: /api, host: localhost, upstream: api, strip_prefix: true }}\n  - {{ name: admin, prefix: /admin, upstream: admin, allow: [\"10.0.0.0/8\"] }}\n  - {{ name: frontend, prefix: /, upstream: front }}\nupstreams:\n  api: {{ endpoints: [\"{}\"] }}\n  admin: {{ endpoints: [\"{}\"] }}\n  front: {{ endpoints: [\"{}\"] }}\n",
         api.addr, admin.addr, front.addr
     ))
     .await;
@@ -127,7 +127,7 @@ async fn an_idle_h2c_connection_is_closed_after_the_keepalive_timeout() {
     let up = Upstream::echo("front").await;
     let mut config = trinity_proxy::config::Config::parse(
         &format!(
-            "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nroutes:\n  - {{ name: f, prefix: /, upstream: f }}\nupstreams:\n  f: {{ endpoints: [\"{}\"] }}\n",
+            "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nlimits: {{ h2c: any }}\nroutes:\n  - {{ name: f, prefix: /, upstream: f }}\nupstreams:\n  f: {{ endpoints: [\"{}\"] }}\n",
             up.addr
         ),
         "test.yaml",

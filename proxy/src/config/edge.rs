@@ -1,8 +1,8 @@
 //! The edge's own limits and client timeouts (`limits:`, `timeouts:`), and byte sizes.
 
 use super::convert::Checker;
-use super::file::{FileClientTimeouts, FileLimits};
-use super::{ClientTimeouts, Limits};
+use super::file::{FileClientTimeouts, FileH2c, FileLimits};
+use super::{ClientTimeouts, H2cPeers, Limits};
 
 /// Largest `limits.max_header_bytes` accepted (Pingora's own hard limit is about 1 MiB).
 const MAX_HEADER_BYTES_CEILING: usize = 1 << 20;
@@ -32,11 +32,18 @@ impl Checker {
             .map_or(d.max_pending_header_bytes, |n| {
                 self.bounded("limits.max_pending_header_bytes", n, 1 << 20, usize::MAX)
             });
+        let h2c = match f.h2c {
+            None => d.h2c,
+            Some(FileH2c::TrustedProxies) => H2cPeers::TrustedProxies,
+            Some(FileH2c::Any) => H2cPeers::Any,
+            Some(FileH2c::Off) => H2cPeers::Off,
+        };
         Limits {
             max_header_bytes,
             max_headers,
             max_connections,
             max_pending_header_bytes,
+            h2c,
         }
     }
 
@@ -49,6 +56,9 @@ impl Checker {
             client_write: self
                 .duration("timeouts.client_write", f.client_write.as_deref())
                 .unwrap_or(d.client_write),
+            client_body: self
+                .duration("timeouts.client_body", f.client_body.as_deref())
+                .unwrap_or(d.client_body),
         }
     }
 

@@ -52,6 +52,20 @@ pub struct FileLimits {
     /// Bytes all unfinished request heads together may hold (a size). Default: `64MiB`.
     #[schemars(with = "Option<Size>")]
     pub max_pending_header_bytes: Option<serde_yaml::Value>,
+    /// Which peers may open HTTP/2 with prior knowledge (h2c, cloudflared's `http2Origin`):
+    /// `trusted_proxies` (peers inside `client_ip.trusted_proxies`), `any` or `off`. Others are
+    /// answered with an HTTP/2 GOAWAY (HTTP_1_1_REQUIRED). Default: `trusted_proxies`.
+    pub h2c: Option<FileH2c>,
+}
+
+/// `limits.h2c`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(rename = "H2c")]
+pub enum FileH2c {
+    TrustedProxies,
+    Any,
+    Off,
 }
 
 /// Client-side (downstream) timeouts.
@@ -65,6 +79,10 @@ pub struct FileClientTimeouts {
     /// Longest a response write may wait for a client that does not read. Default: `60s`.
     #[schemars(with = "Option<Duration>")]
     pub client_write: Option<String>,
+    /// Longest gap between two reads of a request body; past it the client is answered 408 (the
+    /// upstream is not blamed). Default: `60s`.
+    #[schemars(with = "Option<Duration>")]
+    pub client_body: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -61,6 +61,21 @@ pub struct Limits {
     pub max_connections: usize,
     /// Bytes all unfinished request heads together may hold; past it: 503. Default 64 MiB.
     pub max_pending_header_bytes: usize,
+    /// Which peers may open HTTP/2 with prior knowledge (h2c). Default: trusted proxies only.
+    pub h2c: H2cPeers,
+}
+
+/// Who may speak h2c (`limits.h2c`). Browsers never do; cloudflared's `http2Origin` does. One h2c
+/// connection carries up to 100 concurrent requests, each holding an upstream connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum H2cPeers {
+    /// Only peers inside `client_ip.trusted_proxies` (none when that list is empty).
+    #[default]
+    TrustedProxies,
+    /// Any peer.
+    Any,
+    /// Nobody: the listeners speak HTTP/1.1 only.
+    Off,
 }
 
 impl Default for Limits {
@@ -70,6 +85,7 @@ impl Default for Limits {
             max_headers: 100,
             max_connections: 20_000,
             max_pending_header_bytes: 64 << 20,
+            h2c: H2cPeers::TrustedProxies,
         }
     }
 }
@@ -81,6 +97,9 @@ pub struct ClientTimeouts {
     pub client_header: Duration,
     /// Longest one response write waits for a client that does not read. Default 60 s.
     pub client_write: Duration,
+    /// Longest gap between two reads of a request body: 408. Default 60 s (nginx's
+    /// `client_body_timeout`).
+    pub client_body: Duration,
 }
 
 impl Default for ClientTimeouts {
@@ -88,6 +107,7 @@ impl Default for ClientTimeouts {
         Self {
             client_header: Duration::from_secs(10),
             client_write: Duration::from_secs(60),
+            client_body: Duration::from_secs(60),
         }
     }
 }

@@ -64,9 +64,15 @@ pub async fn answer<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
         stream.shutdown().await
     })
     .await;
-    if !matches!(sent, Ok(Ok(()))) {
-        return;
+    if matches!(sent, Ok(Ok(()))) {
+        linger(stream).await;
     }
+}
+
+/// After an answer and a shut write side: reads and drops what the client still sends, for a
+/// short while, so that unread bytes do not make the kernel reset the connection (and the client
+/// lose the answer) when it closes.
+pub async fn linger<S: AsyncRead + Unpin + ?Sized>(stream: &mut S) {
     let _ = tokio::time::timeout(LINGER_TIME, async {
         let mut sink = [0u8; 4096];
         let mut dropped = 0;

@@ -35,7 +35,14 @@ pub(crate) struct RouteFamilies {
 pub const REJECT_ALLOW: &str = "allow";
 pub const REJECT_RATE_LIMIT: &str = "rate_limit";
 pub const REJECT_BODY_SIZE: &str = "body_size";
-const REJECT_REASONS: [&str; 3] = [REJECT_ALLOW, REJECT_RATE_LIMIT, REJECT_BODY_SIZE];
+/// The client did not deliver its request body in time (408).
+pub const REJECT_BODY_TIMEOUT: &str = "body_timeout";
+const REJECT_REASONS: [&str; 4] = [
+    REJECT_ALLOW,
+    REJECT_RATE_LIMIT,
+    REJECT_BODY_SIZE,
+    REJECT_BODY_TIMEOUT,
+];
 
 /// Hands out one [`RouteMetrics`] per route name while anything holds it.
 #[derive(Clone)]
@@ -70,6 +77,7 @@ impl LiveRoutes {
             rejected_allow: f.rejected.with_label_values(&[route, REJECT_ALLOW]),
             rejected_rate_limit: f.rejected.with_label_values(&[route, REJECT_RATE_LIMIT]),
             rejected_body_size: f.rejected.with_label_values(&[route, REJECT_BODY_SIZE]),
+            rejected_body_timeout: f.rejected.with_label_values(&[route, REJECT_BODY_TIMEOUT]),
             owner: self.clone(),
         });
         live.insert(route.to_owned(), Arc::downgrade(&m));
@@ -90,6 +98,7 @@ pub struct RouteMetrics {
     pub rejected_allow: IntCounter,
     pub rejected_rate_limit: IntCounter,
     pub rejected_body_size: IntCounter,
+    pub rejected_body_timeout: IntCounter,
     /// Removes the series when the last holder is gone.
     owner: LiveRoutes,
 }

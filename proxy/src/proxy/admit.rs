@@ -28,6 +28,9 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
     );
 
     drop_lone_upgrade(session);
+    if session.req_header().version == http::Version::HTTP_2 {
+        headers::join_cookie_crumbs(session.req_header_mut());
+    }
     let req = session.req_header();
     let raw_target = req.raw_path();
     let Some(form) = target_form(raw_target) else {
@@ -114,11 +117,14 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
                 Error::because(ErrorType::InternalError, "building upstream uri", e)
             })?);
     }
-    if route.buffer_request_body.is_some() {
-        policy::buffer_body(session, ctx, route).await?;
-    }
+    let buffer = route.buffer_request_body;
+    let gap = table.client_timeouts.client_body;
     ctx.route = Some(idx);
     ctx.table = Some(table);
+    if let Some(limit) = buffer {
+        // With the route in `ctx`: a refused body is counted and logged on it.
+        policy::buffer_body(session, ctx, limit, gap).await?;
+    }
     Ok(false)
 }
 

@@ -75,6 +75,8 @@ pub struct Ctx {
     panic: bool,
     /// Request body bytes read so far (for a chunked body and `max_body_size`).
     body_bytes: u64,
+    /// The client did not deliver its request body in time: 408, and the upstream is not blamed.
+    body_timed_out: bool,
 }
 
 impl Ctx {
@@ -158,6 +160,7 @@ impl ProxyHttp for TrinityProxy {
             retry_on_status: false,
             panic: false,
             body_bytes: 0,
+            body_timed_out: false,
         }
     }
 
@@ -170,12 +173,19 @@ impl ProxyHttp for TrinityProxy {
         &self,
         _session: &mut Session,
         body: &mut Option<bytes::Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
         let Some(chunk) = body else {
             return Ok(());
         };
+        if chunk.is_empty() && end_of_stream {
+            // An empty last DATA frame (h2c: END_STREAM on its own, as Go's client sends it):
+            // Pingora would write it upstream as a zero-size chunk *and* end the body with one
+            // more, leaving a spare terminator on the pooled connection. The end alone is enough.
+            *body = None;
+            return Ok(());
+        }
         ctx.body_bytes += chunk.len() as u64;
         let Some(route) = ctx.route() else {
             return Ok(());
@@ -360,6 +370,12 @@ impl ProxyHttp for TrinityProxy {
             e.set_retry(true);
             return e;
         }
+        if client_body_stalled(session, &e, ctx) {
+            // The upstream waited for a body the client did not send: the client's fault.
+            ctx.body_timed_out = true;
+            e.set_retry(false);
+            return e;
+        }
         let Some(failure) = retry::classify(&e) else {
             e.set_retry(false);
             return e;
@@ -384,6 +400,7 @@ impl ProxyHttp for TrinityProxy {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
+            _ if ctx.body_timed_out || client_body_timeout(e) => 408,
             ErrorType::HTTPStatus(code) => *code,
             ErrorType::ReadTimedout if *e.esource() == ErrorSource::Upstream => 504,
             _ => match e.esource() {
@@ -397,9 +414,15 @@ impl ProxyHttp for TrinityProxy {
                 ErrorSource::Internal | ErrorSource::Unset => 502,
             },
         };
+        if code == 408
+            && let Some(route) = ctx.route()
+        {
+            route.metrics.rejected_body_timeout.inc();
+        }
         if code > 0 && session.response_written().is_none() {
             let error = match code {
                 504 => "upstream timed out",
+                408 => "request body timeout",
                 400 => "bad request",
                 413 => "request body too large",
                 _ => "upstream unavailable",
@@ -429,7 +452,7 @@ impl ProxyHttp for TrinityProxy {
     /// line (499, 400 with `error`), not an ERROR record per request: an anonymous client must
     /// not be able to flood the error log. The details stay at debug level.
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, e: &Error) -> bool {
-        let client = client_failed(e);
+        let client = client_failed(e) || ctx.body_timed_out;
         if client {
             tracing::debug!(request_id = ?ctx.request_id, error = %e, "client failed the request");
         }
@@ -479,6 +502,24 @@ impl ProxyHttp for TrinityProxy {
 /// Whether the client's side failed the request (it left, or sent what could not be read).
 fn client_failed(e: &Error) -> bool {
     *e.esource() == ErrorSource::Downstream
+}
+
+/// The client paused its request body for longer than `timeouts.client_body` (Pingora's HTTP/1
+/// body read timeout, or the buffered read in `policy.rs`).
+fn client_body_timeout(e: &Error) -> bool {
+    *e.esource() == ErrorSource::Downstream && *e.etype() == ErrorType::ReadTimedout
+}
+
+/// Whether an upstream read timed out while the client's request body was still incomplete.
+/// While a body streams, Pingora waits on both sides at once and restarts the upstream's read
+/// timer with every chunk it forwards; when the client pauses past that timer, the upstream was
+/// waiting for the body (Envoy starts its route timeout only once the request is complete). An
+/// upstream that stops *reading* the body fails with a write timeout instead, and is blamed.
+fn client_body_stalled(session: &mut Session, e: &Error, ctx: &Ctx) -> bool {
+    *e.esource() == ErrorSource::Upstream
+        && *e.etype() == ErrorType::ReadTimedout
+        && !ctx.response_received
+        && !session.as_mut().is_body_done()
 }
 
 /// The framing error the transport found in a request body, if that is what failed.

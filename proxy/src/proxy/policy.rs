@@ -7,8 +7,9 @@ use super::Ctx;
 use crate::respond::{self, ErrorBody};
 use crate::routing::{ClientCheck, Route};
 use http::HeaderValue;
-use pingora::Result;
 use pingora::proxy::Session;
+use pingora::{Error, ErrorType, Result};
+use std::time::Duration;
 
 /// Why a request is refused, and its answer.
 pub struct Refusal {
@@ -77,18 +78,34 @@ pub async fn refuse(session: &mut Session, ctx: &Ctx, route: &Route, r: Refusal)
 /// before any upstream is contacted (a slow client then holds no upstream worker: gunicorn's sync
 /// workers behind Django). Pingora keeps what was read in its retry buffer and sends it upstream
 /// as the body; larger bodies, and chunked ones, stream as usual.
-pub async fn buffer_body(session: &mut Session, ctx: &mut Ctx, route: &Route) -> Result<()> {
-    let Some(limit) = route.buffer_request_body else {
-        return Ok(());
-    };
+/// `limit` is the route's `buffer_request_body`, `gap` its table's `timeouts.client_body`.
+pub async fn buffer_body(
+    session: &mut Session,
+    ctx: &mut Ctx,
+    limit: u64,
+    gap: Duration,
+) -> Result<()> {
     if !content_length(session).is_some_and(|len| len > 0 && len <= limit) {
         return Ok(());
     }
     session.as_mut().enable_retry_buffering();
-    while let Some(chunk) = session.read_request_body().await? {
-        ctx.body_bytes += chunk.len() as u64;
+    // Each read waits at most `timeouts.client_body` (Pingora has no body timeout of its own for
+    // HTTP/2); a client that pauses longer is answered 408 before any upstream is contacted.
+    loop {
+        let read = tokio::time::timeout(gap, session.read_request_body()).await;
+        match read {
+            Ok(Ok(Some(chunk))) => ctx.body_bytes += chunk.len() as u64,
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Err(e)) => return Err(e.into_down()),
+            Err(_) => {
+                return Err(Error::explain(
+                    ErrorType::ReadTimedout,
+                    "client body timeout while buffering the request body",
+                )
+                .into_down());
+            }
+        }
     }
-    Ok(())
 }
 
 fn content_length(session: &Session) -> Option<u64> {

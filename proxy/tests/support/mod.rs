@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod dns;
+pub mod h2;
 pub mod k8s;
 pub mod process;
 pub mod ws;
