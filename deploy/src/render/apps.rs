@@ -109,6 +109,24 @@ fn django<'a>(name: &str, v: &Values, c: &'a crate::values::Component) -> Builde
     ])
 }
 
+/// The HTTP servers behind the proxy (gunicorn or uvicorn in web, uvicorn in fastapi and
+/// trinity-ai) believe `X-Forwarded-For` / `-Proto` only from these peers; their default, 127.0.0.1,
+/// never matches the proxy's pod, so FastAPI's own redirects (a missing trailing slash) would point
+/// browsers at `http://` behind an https tunnel. The pod CIDR is as tight as the NetworkPolicies
+/// allow: these apps admit only the proxy and app pods (`apps-from-proxy-and-apps`), whose
+/// addresses are not known before they start.
+fn forwarded_allow_ips(v: &Values) -> Vec<EnvVar> {
+    let nets = &v.apps.forwarded_allow_ips;
+    if nets.is_empty() {
+        return Vec::new();
+    }
+    let list: Vec<&str> = nets.iter().map(|n| n.0.as_str()).collect();
+    vec![env(FORWARDED_ALLOW_IPS, &list.join(","))]
+}
+
+/// Comma-separated peers whose forwarding headers uvicorn and gunicorn believe.
+pub const FORWARDED_ALLOW_IPS: &str = "FORWARDED_ALLOW_IPS";
+
 /// Comma-separated host names Django serves: the public host and the probes' Host header.
 pub const DJANGO_ALLOWED_HOSTS: &str = "DJANGO_ALLOWED_HOSTS";
 
@@ -125,6 +143,7 @@ const SCRATCH: &str = "tmp";
 fn web(v: &Values) -> Vec<Object> {
     let host = Some(v.apps.probe_host.as_str());
     let pod = django("web", v, &v.web)
+        .env(forwarded_allow_ips(v))
         .port("http", 8000)
         .startup(http_probe("/admin/", "http", host, Timing(10, 10, 5, 30)))
         .readiness(http_probe("/admin/", "http", host, Timing::READY))
@@ -141,6 +160,7 @@ fn web(v: &Values) -> Vec<Object> {
 
 fn fastapi(v: &Values) -> Vec<Object> {
     let pod = backend("fastapi", &v.fastapi)
+        .env(forwarded_allow_ips(v))
         .port("http", 8001)
         .readiness(tcp_probe("http", Timing::READY))
         .liveness(tcp_probe("http", Timing::LIVE))
@@ -164,6 +184,7 @@ fn fastapi(v: &Values) -> Vec<Object> {
 fn trinity_ai(v: &Values) -> Vec<Object> {
     // Model loading is slow: up to 10 minutes to start, long probe timeouts once running.
     let pod = backend("trinity-ai", &v.trinity_ai)
+        .env(forwarded_allow_ips(v))
         .port("http", 8002)
         .startup(tcp_probe("http", Timing(10, 10, 5, 60)))
         .readiness(tcp_probe("http", Timing(0, 15, 10, 4)))

@@ -2,7 +2,8 @@
 
 use super::image::{Digest, PullPolicy, Registry, SecretName};
 use super::scalar::{
-    Cidr, DnsLabel, Duration, EnvName, Hour, LabelKey, LabelValue, Quantity, Replicas, TimeZone,
+    Cidr, DnsLabel, Duration, EnvName, Hour, LabelKey, LabelValue, Network, Quantity, Replicas,
+    TimeZone,
 };
 use super::url::{Prefix, PublicUrl};
 use schemars::JsonSchema;
@@ -248,6 +249,11 @@ pub struct Apps {
     /// Path prefix of Django's admin static files, routed to web beside the frontend's `/static`.
     /// Default `/static/admin`.
     pub django_static_prefix: Prefix,
+    /// Networks whose `X-Forwarded-For` / `-Proto` web, fastapi and trinity-ai believe: their
+    /// `FORWARDED_ALLOW_IPS` (read by uvicorn and gunicorn), which must hold the proxy pods'
+    /// addresses, i.e. the cluster's pod CIDR. Default `["10.244.0.0/16"]` (minikube's, kind's,
+    /// kubeadm with flannel). Empty: the variable is not rendered (the servers trust 127.0.0.1 only).
+    pub forwarded_allow_ips: Vec<Network>,
 }
 
 impl Default for Apps {
@@ -260,9 +266,13 @@ impl Default for Apps {
             celery_max_tasks_per_child: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
             postgres_db: "trinity".into(),
             django_static_prefix: Prefix("/static/admin".into()),
+            forwarded_allow_ips: vec![Network(MINIKUBE_POD_CIDR.into())],
         }
     }
 }
+
+/// The pod CIDR of minikube, kind and kubeadm with flannel: `apps.forwarded_allow_ips`' default.
+pub const MINIKUBE_POD_CIDR: &str = "10.244.0.0/16";
 
 /// Per-component overrides.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -18,8 +18,8 @@ pub use file::{
 };
 pub use image::{Digest, PullPolicy, Registry, SecretName, is_registry, names_registry};
 pub use scalar::{
-    Cidr, DnsLabel, Duration, EnvName, Hour, Quantity, Replicas, TimeZone, is_dns1123_label,
-    is_dns1123_subdomain, is_env_name,
+    Cidr, DnsLabel, Duration, EnvName, Hour, Network, Quantity, Replicas, TimeZone,
+    is_dns1123_label, is_dns1123_subdomain, is_env_name, is_network,
 };
 use std::collections::BTreeMap;
 pub use url::{Prefix, PublicUrl, is_prefix};

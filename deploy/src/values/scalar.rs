@@ -161,6 +161,52 @@ impl<'de> Deserialize<'de> for Cidr {
     }
 }
 
+/// A network block with no host bits set, such as `10.244.0.0/16` or `fd00::/8` (not
+/// `10.244.1.0/16`): what Python's `ipaddress.ip_network` accepts, which uvicorn (0.31 or newer) and
+/// gunicorn (24.1 or newer) parse `FORWARDED_ALLOW_IPS` with; a value it refuses stops the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network(pub String);
+
+/// Whether `s` is a [`Cidr`] whose address has no bits set beyond its prefix.
+pub fn is_network(s: &str) -> bool {
+    if !is_cidr(s) {
+        return false;
+    }
+    let Some((addr, len)) = s.split_once('/') else {
+        return false;
+    };
+    let Ok(len) = len.parse::<u32>() else {
+        return false;
+    };
+    // The low `width - len` bits; all of them for a /0 of IPv6 (a shift by 128 overflows).
+    let no_host_bits = |bits: u128, width: u32| {
+        let host = 1u128.checked_shl(width - len).map_or(u128::MAX, |b| b - 1);
+        bits & host == 0
+    };
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => no_host_bits(u128::from(u32::from(a)), 32),
+        Ok(std::net::IpAddr::V6(a)) => no_host_bits(u128::from(a), 128),
+        Err(_) => false,
+    }
+}
+
+impl<'de> Deserialize<'de> for Network {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_network(&s) {
+            Ok(Network(s))
+        } else if is_cidr(&s) {
+            Err(D::Error::custom(format!(
+                "{s:?} has host bits set: name the network, like \"10.244.0.0/16\""
+            )))
+        } else {
+            Err(D::Error::custom(format!(
+                "expected a network like \"10.244.0.0/16\", got {s:?}"
+            )))
+        }
+    }
+}
+
 /// A replica count, 0-1000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Replicas(pub i32);

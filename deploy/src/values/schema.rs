@@ -8,7 +8,8 @@
 
 use super::image::{Digest, Registry, SecretName};
 use super::scalar::{
-    Cidr, DnsLabel, Duration, EnvName, Hour, LabelKey, LabelValue, Quantity, Replicas, TimeZone,
+    Cidr, DnsLabel, Duration, EnvName, Hour, LabelKey, LabelValue, Network, Quantity, Replicas,
+    TimeZone,
 };
 use super::url::{Prefix, PublicUrl};
 use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings, json_schema};
@@ -80,6 +81,11 @@ schema_of!(Cidr, {
     "type": "string",
     "pattern": r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$",
     "description": "A CIDR like \"10.0.0.0/8\" or \"fd00::/8\".",
+});
+schema_of!(Network, {
+    "type": "string",
+    "pattern": r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$",
+    "description": "A network with no host bits set, like \"10.244.0.0/16\" or \"fd00::/8\".",
 });
 schema_of!(Replicas, {
     "type": "integer",

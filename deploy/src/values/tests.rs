@@ -125,6 +125,41 @@ fn bad_cidr_and_replicas_are_located() {
 }
 
 #[test]
+fn forwarded_allow_ips_are_networks_python_accepts() {
+    // Host bits set: Python's ipaddress.ip_network refuses it and uvicorn would not start.
+    let e = err("apps:\n  forwarded_allow_ips: [\"10.244.0.0/16\", \"10.244.1.0/16\"]\n");
+    assert!(
+        e.starts_with("stack.yaml:2:42: apps.forwarded_allow_ips[1]: "),
+        "{e}"
+    );
+    assert!(e.contains("host bits"), "{e}");
+    // `*` (trust anyone) and bare addresses are not networks.
+    for bad in ["\"*\"", "10.244.0.1"] {
+        let e = err(&format!("apps: {{forwarded_allow_ips: [{bad}]}}\n"));
+        assert!(e.contains("expected a network like"), "{e}");
+    }
+    for ok in [
+        "10.244.0.0/16",
+        "0.0.0.0/0",
+        "10.1.2.3/32",
+        "fd00::/8",
+        "::/0",
+        "fd00:10::/56",
+    ] {
+        assert!(scalar::is_network(ok), "{ok}");
+    }
+    for bad in [
+        "10.244.0.1/16",
+        "fd00::1/64",
+        "::1/0",
+        "10.0.0.0/33",
+        "10.0.0.0",
+    ] {
+        assert!(!scalar::is_network(bad), "{bad}");
+    }
+}
+
+#[test]
 fn cloudflared_without_a_trusted_cidr_is_located() {
     // An explicit empty list: the error points at it.
     let e = err("proxy:\n  trusted_proxies: []\ncloudflared:\n  enabled: true\n");

@@ -175,5 +175,6 @@ fn pod_of(ms: &[crate::object::Manifest], name: &str) -> serde_json::Value {
 
 mod builder;
 mod env;
+mod forwarded;
 mod network;
 mod workloads;
