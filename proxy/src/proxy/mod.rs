@@ -12,6 +12,7 @@
 //! 7. `logging`: metrics through pre-resolved handles, one JSON access-log line.
 
 mod admit;
+mod host;
 mod location;
 mod policy;
 
@@ -228,7 +229,7 @@ impl ProxyHttp for TrinityProxy {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
@@ -238,6 +239,7 @@ impl ProxyHttp for TrinityProxy {
         if let Some(uri) = &ctx.upstream_uri {
             req.set_uri(uri.clone());
         }
+        host::supply(req, session)?;
         let client_ip = ctx.table.as_ref().map(|t| &t.client_ip);
         Forwarding {
             peer: ctx.peer,
