@@ -5,8 +5,10 @@
 //! 2. `upstream_peer`: the pool's balancer picks an eligible endpoint this request has not tried
 //!    (panic mode when none is eligible).
 //! 3. `upstream_request_filter`: strip prefix / normalised path, forwarding headers.
-//! 4. `upstream_response_filter`: success or 502/503/504 → outlier detection; a 502/503/504 is
-//!    retried on another endpoint when the retry policy allows; `Location` under the prefix.
+//! 4. `upstream_response_filter`: heads that cannot be forwarded → 502, no reuse of a connection
+//!    with inconsistent framing (`response.rs`); success or 502/503/504 → outlier detection; a
+//!    502/503/504 is retried on another endpoint when the retry policy allows; `Location` under
+//!    the prefix. `response_filter`: hop-by-hop fields and the status line (`response.rs`).
 //! 5. `fail_to_connect` / `error_while_proxy`: record the failure, decide the retry (`retry.rs`).
 //! 6. `fail_to_proxy`: JSON 502/504 naming route and upstream.
 //! 7. `logging`: metrics through pre-resolved handles, one JSON access-log line.
@@ -15,6 +17,7 @@ mod admit;
 mod host;
 mod location;
 mod policy;
+mod response;
 
 pub use location::rewrite_location;
 
@@ -76,6 +79,8 @@ pub struct Ctx {
     panic: bool,
     /// Request body bytes read so far (for a chunked body and `max_body_size`).
     body_bytes: u64,
+    /// The current attempt's upstream connection (to refuse its reuse, `response.rs`).
+    upstream_fd: Option<std::os::fd::RawFd>,
 }
 
 impl Ctx {
@@ -159,6 +164,7 @@ impl ProxyHttp for TrinityProxy {
             retry_on_status: false,
             panic: false,
             body_bytes: 0,
+            upstream_fd: None,
         }
     }
 
@@ -253,6 +259,20 @@ impl ProxyHttp for TrinityProxy {
         .apply(req)
     }
 
+    /// Keeps the connection's fd: `upstream_response_filter` may have to refuse its reuse.
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::fd::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.upstream_fd = Some(fd);
+        Ok(())
+    }
+
     async fn upstream_response_filter(
         &self,
         session: &mut Session,
@@ -260,18 +280,14 @@ impl ProxyHttp for TrinityProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let status = resp.status.as_u16();
-        // Only a request that asked to upgrade may become a tunnel (`admit` drops an `Upgrade`
-        // header that came without `Connection: upgrade`).
-        if status == 101 && !session.is_upgrade_req() {
-            let mut e = Error::explain(
-                ErrorType::InvalidHTTPHeader,
-                "101 Switching Protocols to a request that did not ask to upgrade",
-            );
-            e.as_up();
-            return Err(e);
-        }
+        response::check(session, resp)?;
         if status < 200 && status != 101 {
             return Ok(()); // informational: the real answer follows
+        }
+        if response::framing_unsafe_to_reuse(resp)
+            && let Some(fd) = ctx.upstream_fd.take()
+        {
+            response::close_upstream(fd);
         }
         ctx.response_received = true;
         if retry::retryable_status(status) {
@@ -317,6 +333,7 @@ impl ProxyHttp for TrinityProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        response::for_client(session, resp)?;
         // An HTTP/1.0 client cannot read chunked coding (RFC 9112 §6.1): without the header,
         // Pingora sends the body close-delimited and closes the connection after it.
         if session.req_header().version == http::Version::HTTP_10 {
