@@ -444,11 +444,12 @@ impl ProxyHttp for TrinityProxy {
         }
     }
 
-    /// A client's own failure (it closed the connection, sent a broken body) is its access-log
-    /// line (499, 400 with `error`), not an ERROR record per request: an anonymous client must
-    /// not be able to flood the error log. The details stay at debug level.
+    /// A client's own failure (it closed the connection, sent a broken body, sent a body past
+    /// `max_body_size`) is its access-log line (499, 400, 413 with `error`), not an ERROR record
+    /// per request: an anonymous client must not be able to flood the error log. The details
+    /// stay at debug level.
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, e: &Error) -> bool {
-        let client = client_failed(e);
+        let client = client_failed(e) || body_too_large(e);
         if client {
             tracing::debug!(request_id = ?ctx.request_id, error = %e, "client failed the request");
         }
@@ -498,6 +499,11 @@ impl ProxyHttp for TrinityProxy {
 /// Whether the client's side failed the request (it left, or sent what could not be read).
 fn client_failed(e: &Error) -> bool {
     *e.esource() == ErrorSource::Downstream
+}
+
+/// `request_body_filter`'s refusal of a body past `max_body_size` (not an upstream's error).
+fn body_too_large(e: &Error) -> bool {
+    *e.etype() == ErrorType::HTTPStatus(413) && *e.esource() != ErrorSource::Upstream
 }
 
 /// The framing error the transport found in a request body, if that is what failed.
