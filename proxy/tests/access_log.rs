@@ -127,6 +127,32 @@ async fn a_client_that_leaves_before_its_answer_is_a_499_line_not_an_error() {
     );
 }
 
+/// A chunked body past `max_body_size` is the client's failure: a 413 access line, no ERROR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_past_max_body_size_is_a_413_line_not_an_error() {
+    let web = Upstream::echo("web").await;
+    let p = spawn_proxy(&format!(
+        "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nthreads: 1\n\
+         routes:\n  - {{ name: web, prefix: /, upstream: web, max_body_size: 1KiB }}\n\
+         upstreams:\n  web: {{ endpoints: [\"{}\"] }}\n",
+        web.addr
+    ));
+    let chunk = format!("400\r\n{}\r\n", "x".repeat(1024));
+    let request = format!(
+        "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}0\r\n\r\n"
+    );
+    let answer = support::raw(p.listen, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    let mut others = Vec::new();
+    let line = &access_lines(&p.lines, 1, &mut others)[0];
+    assert_eq!(line["status"], 413, "{line}");
+    assert_eq!(line["route"], "web");
+    assert!(
+        others.iter().all(|l| !l.contains("\"ERROR\"")),
+        "error records for a client's own body: {others:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_log_pipe_drops_and_counts_lines_while_requests_go_on() {
     let web = Upstream::echo("web").await;

@@ -126,13 +126,9 @@ fn expected_framing(text: &str) -> Option<BodyFraming> {
     let (te, cl) = (get("transfer-encoding"), get("content-length"));
     match (te.is_empty(), cl.is_empty()) {
         (true, true) => Some(BodyFraming::None),
-        (true, false) => {
-            let values: Vec<u64> = cl
-                .iter()
-                .flat_map(|v| v.split(','))
-                .map(|v| v.trim().parse().unwrap())
-                .collect();
-            Some(match values[0] {
+        // Exactly one Content-Length field with one value (a list or a repeat is refused).
+        (true, false) if cl.len() == 1 && !cl[0].contains(',') => {
+            Some(match cl[0].parse().unwrap() {
                 0 => BodyFraming::None,
                 n => BodyFraming::Length(n),
             })

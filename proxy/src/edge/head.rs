@@ -12,9 +12,10 @@
 //! head cannot together take more memory than that (503 past it). A head that arrives whole in
 //! the first read is never charged, so ordinary requests go on while the budget is spent.
 //!
-//! The head is also checked for what Pingora is lenient about or decides too late: a missing or
-//! repeated `Host` (400), ambiguous framing (`Transfer-Encoding` with `Content-Length`, a bad
-//! `Content-Length`: 400), and transfer codings other than exactly `chunked` (501).
+//! The head is also checked for what Pingora is lenient about or decides too late: a missing,
+//! repeated or malformed `Host` (400, `host.rs`), ambiguous framing (`Transfer-Encoding` with
+//! `Content-Length`, a `Content-Length` that is not exactly one number: 400), and transfer
+//! codings other than exactly `chunked` (501).
 
 use bytes::BytesMut;
 use std::future::{Future, poll_fn};
@@ -270,14 +271,16 @@ fn check(head: &[u8]) -> Result<Head, Rejection> {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            for v in h.value.split(|b| *b == b',') {
-                let n = content_length(v.trim_ascii())?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(Rejection::BadRequest("conflicting Content-Length values"));
-                }
-                length = Some(n);
+            if !super::host::valid(h.value) {
+                return Err(Rejection::BadRequest("invalid Host header"));
             }
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            // Exactly one value (as nginx): a list or a repeated field, even of equal values, is
+            // refused rather than forwarded as sent for the upstream to read its own way.
+            if length.is_some() {
+                return Err(Rejection::BadRequest("more than one Content-Length"));
+            }
+            length = Some(content_length(h.value.trim_ascii())?);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             let all = codings.get_or_insert_with(Vec::new);
             if !all.is_empty() {
@@ -324,6 +327,7 @@ fn check(head: &[u8]) -> Result<Head, Rejection> {
     })
 }
 
+/// One `Content-Length` value: 1 to 19 digits.
 fn content_length(v: &[u8]) -> Result<u64, Rejection> {
     const BAD: Rejection = Rejection::BadRequest("invalid Content-Length");
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {

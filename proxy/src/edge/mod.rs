@@ -4,10 +4,12 @@
 //!
 //! - `head.rs`: one request head under `limits.max_header_bytes`, `limits.max_headers` and the
 //!   `timeouts.client_header` deadline, with its framing checked.
+//! - `host.rs`: the grammar of a `Host` value.
 //! - `reject.rs`: the JSON answer (408, 431, 400, 501) and a lingering close.
 
 pub mod body;
 pub mod head;
+pub mod host;
 pub mod reject;
 
 #[cfg(test)]

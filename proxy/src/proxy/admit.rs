@@ -28,6 +28,7 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
     );
 
     drop_lone_upgrade(session);
+    quiet_http10(session);
     if session.req_header().version == http::Version::HTTP_2 {
         headers::join_cookie_crumbs(session.req_header_mut());
     }
@@ -181,5 +182,23 @@ fn drop_lone_upgrade(session: &mut Session) {
         session
             .req_header_mut()
             .remove_header(&http::header::UPGRADE);
+    }
+}
+
+/// HTTP/1.0 defines no 1xx status (RFC 9110 §15.2): none is forwarded to such a client, and its
+/// `Expect` is ignored (§10.1.1), so the upstream is not asked for a `100 Continue` either.
+fn quiet_http10(session: &mut Session) {
+    if session.req_header().version != http::Version::HTTP_10 {
+        return;
+    }
+    session.set_ignore_info_resp(true);
+    if session
+        .req_header()
+        .headers
+        .contains_key(http::header::EXPECT)
+    {
+        session
+            .req_header_mut()
+            .remove_header(&http::header::EXPECT);
     }
 }

@@ -5,15 +5,19 @@
 //! 2. `upstream_peer`: the pool's balancer picks an eligible endpoint this request has not tried
 //!    (panic mode when none is eligible).
 //! 3. `upstream_request_filter`: strip prefix / normalised path, forwarding headers.
-//! 4. `upstream_response_filter`: success or 502/503/504 → outlier detection; a 502/503/504 is
-//!    retried on another endpoint when the retry policy allows; `Location` under the prefix.
+//! 4. `upstream_response_filter`: heads that cannot be forwarded → 502, no reuse of a connection
+//!    with inconsistent framing (`response.rs`); success or 502/503/504 → outlier detection; a
+//!    502/503/504 is retried on another endpoint when the retry policy allows; `Location` under
+//!    the prefix. `response_filter`: hop-by-hop fields and the status line (`response.rs`).
 //! 5. `fail_to_connect` / `error_while_proxy`: record the failure, decide the retry (`retry.rs`).
 //! 6. `fail_to_proxy`: JSON 502/504 naming route and upstream.
 //! 7. `logging`: metrics through pre-resolved handles, one JSON access-log line.
 
 mod admit;
+mod host;
 mod location;
 mod policy;
+mod response;
 
 pub use location::rewrite_location;
 
@@ -77,6 +81,8 @@ pub struct Ctx {
     body_bytes: u64,
     /// The client did not deliver its request body in time: 408, and the upstream is not blamed.
     body_timed_out: bool,
+    /// The current attempt's upstream connection (to refuse its reuse, `response.rs`).
+    upstream_fd: Option<std::os::fd::RawFd>,
 }
 
 impl Ctx {
@@ -161,6 +167,7 @@ impl ProxyHttp for TrinityProxy {
             panic: false,
             body_bytes: 0,
             body_timed_out: false,
+            upstream_fd: None,
         }
     }
 
@@ -238,7 +245,7 @@ impl ProxyHttp for TrinityProxy {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
@@ -248,6 +255,7 @@ impl ProxyHttp for TrinityProxy {
         if let Some(uri) = &ctx.upstream_uri {
             req.set_uri(uri.clone());
         }
+        host::supply(req, session)?;
         let client_ip = ctx.table.as_ref().map(|t| &t.client_ip);
         Forwarding {
             peer: ctx.peer,
@@ -261,6 +269,20 @@ impl ProxyHttp for TrinityProxy {
         .apply(req)
     }
 
+    /// Keeps the connection's fd: `upstream_response_filter` may have to refuse its reuse.
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::fd::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.upstream_fd = Some(fd);
+        Ok(())
+    }
+
     async fn upstream_response_filter(
         &self,
         session: &mut Session,
@@ -268,18 +290,14 @@ impl ProxyHttp for TrinityProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let status = resp.status.as_u16();
-        // Only a request that asked to upgrade may become a tunnel (`admit` drops an `Upgrade`
-        // header that came without `Connection: upgrade`).
-        if status == 101 && !session.is_upgrade_req() {
-            let mut e = Error::explain(
-                ErrorType::InvalidHTTPHeader,
-                "101 Switching Protocols to a request that did not ask to upgrade",
-            );
-            e.as_up();
-            return Err(e);
-        }
+        response::check(session, resp)?;
         if status < 200 && status != 101 {
             return Ok(()); // informational: the real answer follows
+        }
+        if response::framing_unsafe_to_reuse(resp)
+            && let Some(fd) = ctx.upstream_fd.take()
+        {
+            response::close_upstream(fd);
         }
         ctx.response_received = true;
         if retry::retryable_status(status) {
@@ -325,6 +343,7 @@ impl ProxyHttp for TrinityProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        response::for_client(session, resp)?;
         // An HTTP/1.0 client cannot read chunked coding (RFC 9112 §6.1): without the header,
         // Pingora sends the body close-delimited and closes the connection after it.
         if session.req_header().version == http::Version::HTTP_10 {
@@ -448,11 +467,12 @@ impl ProxyHttp for TrinityProxy {
         }
     }
 
-    /// A client's own failure (it closed the connection, sent a broken body) is its access-log
-    /// line (499, 400 with `error`), not an ERROR record per request: an anonymous client must
-    /// not be able to flood the error log. The details stay at debug level.
+    /// A client's own failure (it closed the connection, sent a broken body, sent a body past
+    /// `max_body_size`) is its access-log line (499, 400, 413 with `error`), not an ERROR record
+    /// per request: an anonymous client must not be able to flood the error log. The details
+    /// stay at debug level.
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, e: &Error) -> bool {
-        let client = client_failed(e) || ctx.body_timed_out;
+        let client = client_failed(e) || body_too_large(e) || ctx.body_timed_out;
         if client {
             tracing::debug!(request_id = ?ctx.request_id, error = %e, "client failed the request");
         }
@@ -520,6 +540,11 @@ fn client_body_stalled(session: &mut Session, e: &Error, ctx: &Ctx) -> bool {
         && *e.etype() == ErrorType::ReadTimedout
         && !ctx.response_received
         && !session.as_mut().is_body_done()
+}
+
+/// `request_body_filter`'s refusal of a body past `max_body_size` (not an upstream's error).
+fn body_too_large(e: &Error) -> bool {
+    *e.etype() == ErrorType::HTTPStatus(413) && *e.esource() != ErrorSource::Upstream
 }
 
 /// The framing error the transport found in a request body, if that is what failed.

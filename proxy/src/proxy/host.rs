@@ -1,0 +1,41 @@
+//! A `Host` for a request that came without one.
+//!
+//! HTTP/1.0 does not require `Host` (nor does HTTP/2 require `:authority`), but Pingora sends
+//! every request upstream as HTTP/1.1, which does (RFC 9112 §3.2). Such a request gets the
+//! authority of its absolute-form target (which it was routed on; the upstream is sent the
+//! origin-form), otherwise the address of the listener it arrived on: without a host it can
+//! only have matched a route without `host`.
+
+use pingora::Result;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+
+/// Adds `Host` to `req` when it has none.
+pub fn supply(req: &mut RequestHeader, session: &Session) -> Result<()> {
+    if req.headers.contains_key(http::header::HOST) {
+        return Ok(());
+    }
+    let host = match absolute_authority(session.req_header().raw_path()) {
+        Some(authority) => authority.to_vec(),
+        None => match session.server_addr().and_then(|a| a.as_inet()) {
+            Some(addr) => addr.to_string().into_bytes(),
+            None => return Ok(()),
+        },
+    };
+    req.insert_header(http::header::HOST, host)
+}
+
+/// The authority of an `http(s)://authority/...` target (Pingora has checked its syntax).
+fn absolute_authority(raw: &[u8]) -> Option<&[u8]> {
+    let at = memchr::memmem::find(raw, b"://")?;
+    let scheme = &raw[..at];
+    if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")) {
+        return None;
+    }
+    let rest = &raw[at + 3..];
+    let end = rest
+        .iter()
+        .position(|b| matches!(b, b'/' | b'?'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|a| !a.is_empty())
+}
