@@ -106,22 +106,23 @@ async fn a_buffered_body_paused_past_client_body_is_408() {
     assert_not_charged(&p, &up, 1.0).await;
 }
 
+/// POSTs 5 of 10 body bytes over h2c, pauses `pause` seconds, sends the rest; the answer.
+async fn paused_h2c_upload(p: &TestProxy, pause: u64) -> serde_json::Value {
+    let req = serde_json::json!([{
+        "method": "POST", "path": "/upload", "headers": [["content-length", "10"]],
+        "data": ["hello", pause, "world"],
+    }]);
+    h2::requests(p.addr(), &req).await.remove(0)
+}
+
 /// Over h2c, streamed: the upstream waits for DATA that does not come.
 #[tokio::test]
 async fn an_h2c_body_paused_past_the_read_timeout_is_408() {
     let up = Upstream::echo("up").await;
-    let p = TestProxy::start(&config(
-        "client_body: 60s",
-        ", timeouts: { read: 1s }",
-        up.addr,
-    ))
-    .await;
-    let req = serde_json::json!([{
-        "method": "POST", "path": "/upload", "headers": [["content-length", "10"]],
-        "data": ["hello", 3, "world"],
-    }]);
-    let answers = h2::requests(p.addr(), &req).await;
-    assert_eq!(answers[0]["status"], 408, "{}", answers[0]);
+    let route = ", timeouts: { read: 1s }";
+    let p = TestProxy::start(&config("client_body: 60s", route, up.addr)).await;
+    let answer = paused_h2c_upload(&p, 3).await;
+    assert_eq!(answer["status"], 408, "{answer}");
     assert_not_charged(&p, &up, 1.0).await;
 }
 
@@ -130,18 +131,10 @@ async fn an_h2c_body_paused_past_the_read_timeout_is_408() {
 #[tokio::test]
 async fn an_h2c_buffered_body_paused_past_client_body_is_408() {
     let up = Upstream::echo("up").await;
-    let p = TestProxy::start(&config(
-        "client_body: 1s",
-        ", buffer_request_body: 64KiB",
-        up.addr,
-    ))
-    .await;
-    let req = serde_json::json!([{
-        "method": "POST", "path": "/upload", "headers": [["content-length", "10"]],
-        "data": ["hello", 5, "world"],
-    }]);
-    let answers = h2::requests(p.addr(), &req).await;
-    assert_eq!(answers[0]["status"], 408, "{}", answers[0]);
+    let route = ", buffer_request_body: 64KiB";
+    let p = TestProxy::start(&config("client_body: 1s", route, up.addr)).await;
+    let answer = paused_h2c_upload(&p, 5).await;
+    assert_eq!(answer["status"], 408, "{answer}");
     assert_eq!(up.hits(), 0);
     assert_not_charged(&p, &up, 1.0).await;
 }

@@ -71,32 +71,6 @@ async fn canned(answer: &'static [u8], echo: bool) -> (SocketAddr, Arc<AtomicUsi
     (addr, conns)
 }
 
-/// Sends `request`, then `ping` once a head came back; returns what came back within 2 s.
-async fn exchange(addr: SocketAddr, request: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        let mut buf = [0u8; 4096];
-        let mut pinged = false;
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-            if !pinged && got.windows(4).any(|w| w == b"\r\n\r\n") {
-                pinged = true;
-                let _ = s.write_all(b"ping").await;
-            }
-            if got.ends_with(b"ping") {
-                return;
-            }
-        }
-    })
-    .await;
-    String::from_utf8_lossy(&got).into_owned()
-}
-
 const UPGRADE_WS: &str =
     "GET /t HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
 
@@ -118,7 +92,7 @@ async fn a_101_must_name_the_protocol_the_client_asked_for() {
     ] {
         let (up, _) = canned(answer, true).await;
         let p = proxy_to(up).await;
-        let got = exchange(p.addr(), UPGRADE_WS).await;
+        let got = support::try_tunnel(p.addr(), UPGRADE_WS).await;
         let shown = String::from_utf8_lossy(answer);
         assert!(got.starts_with(&format!("HTTP/1.1 {want} ")), "{shown:?}: {got}");
         assert_eq!(got.ends_with("ping"), want == "101", "{shown:?}: {got}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use support::TestProxy;
 use support::ws::ws_echo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,34 +80,6 @@ async fn always_101() -> SocketAddr {
     addr
 }
 
-/// Sends a request head, then `ping`; returns what came back within 2 s.
-async fn try_tunnel(addr: SocketAddr, fields: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET /t HTTP/1.1\r\nHost: t\r\n{fields}\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut got = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        let mut buf = [0u8; 4096];
-        let mut pinged = false;
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-            if !pinged && got.windows(4).any(|w| w == b"\r\n\r\n") {
-                pinged = true;
-                let _ = s.write_all(b"ping").await;
-            }
-            if got.ends_with(b"ping") {
-                return;
-            }
-        }
-    })
-    .await;
-    String::from_utf8_lossy(&got).into_owned()
-}
-
 #[tokio::test]
 async fn only_a_101_to_an_upgrade_request_opens_a_tunnel() {
     let p = TestProxy::start(&format!(
@@ -115,7 +87,11 @@ async fn only_a_101_to_an_upgrade_request_opens_a_tunnel() {
         always_101().await
     ))
     .await;
-    let asked = try_tunnel(p.addr(), "Connection: upgrade\r\nUpgrade: websocket\r\n").await;
+    let asked = support::try_tunnel(
+        p.addr(),
+        "GET /t HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await;
     assert!(asked.starts_with("HTTP/1.1 101 "), "{asked}");
     assert!(asked.ends_with("ping"), "the tunnel echoes: {asked}");
 
@@ -124,7 +100,11 @@ async fn only_a_101_to_an_upgrade_request_opens_a_tunnel() {
         "",
         "Connection: keep-alive\r\nUpgrade: websocket\r\n",
     ] {
-        let answer = try_tunnel(p.addr(), fields).await;
+        let answer = support::try_tunnel(
+            p.addr(),
+            &format!("GET /t HTTP/1.1\r\nHost: t\r\n{fields}\r\n"),
+        )
+        .await;
         assert!(answer.starts_with("HTTP/1.1 502 "), "{fields:?}: {answer}");
         assert!(
             !answer.contains("ping"),

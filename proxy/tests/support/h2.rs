@@ -13,20 +13,8 @@ fn script() -> String {
 
 /// Sends `requests` (see h2raw.py) one after another on one h2c connection; one answer each.
 pub async fn requests(addr: SocketAddr, requests: &Value) -> Vec<Value> {
-    let out = Command::new("python3")
-        .arg(script())
-        .arg(addr.to_string())
-        .arg("requests")
-        .arg(requests.to_string())
-        .output()
+    run(addr, &["requests", &requests.to_string()])
         .await
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "h2raw.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()

@@ -256,6 +256,33 @@ impl HttpClient {
     }
 }
 
+/// Sends a raw request head, then `ping` once an answer head is in; returns what came back within
+/// 2 s (a tunnel echoes the ping).
+pub async fn try_tunnel(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut buf = [0u8; 4096];
+        let mut pinged = false;
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            if !pinged && got.windows(4).any(|w| w == b"\r\n\r\n") {
+                pinged = true;
+                let _ = s.write_all(b"ping").await;
+            }
+            if got.ends_with(b"ping") {
+                return;
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
 /// Sends raw bytes (for request targets a URI type would refuse) and returns the whole answer.
 pub async fn raw(addr: SocketAddr, request: &str) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
