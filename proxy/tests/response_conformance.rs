@@ -99,6 +99,29 @@ async fn a_101_must_name_the_protocol_the_client_asked_for() {
     }
 }
 
+/// The common case, taken without parsing `Connection`: `keep-alive` and its `Keep-Alive` field.
+#[tokio::test]
+async fn a_plain_keep_alive_response_loses_its_connection_fields() {
+    let (up, _) = canned(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: Keep-Alive\r\nKeep-Alive: timeout=5\r\nX-Kept: k\r\n\r\nok",
+        false,
+    )
+    .await;
+    let p = proxy_to(up).await;
+    let got = support::raw(
+        p.addr(),
+        "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .to_ascii_lowercase();
+    let (head, body) = got.split_once("\r\n\r\n").unwrap();
+    assert_eq!(body, "ok");
+    assert!(!head.contains("\r\nkeep-alive:"), "{head}");
+    assert!(!head.contains("connection: keep-alive"), "{head}");
+    assert!(head.contains("\r\nconnection: close"), "ours: {head}");
+    assert!(head.contains("\r\nx-kept: k"), "{head}");
+}
+
 const HOP_BY_HOP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: X-Secret, keep-alive\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nTE: trailers\r\nX-Kept: k\r\n\r\nok";
 
 #[tokio::test]

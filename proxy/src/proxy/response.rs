@@ -105,10 +105,23 @@ pub fn close_upstream(fd: std::os::fd::RawFd) {
     }
 }
 
+/// The value of `name` when it is one field, trimmed.
+fn single<'a>(headers: &'a http::HeaderMap, name: &HeaderName) -> Option<&'a [u8]> {
+    let mut all = headers.get_all(name).into_iter();
+    let value = all.next()?;
+    all.next().is_none().then(|| value.as_bytes().trim_ascii())
+}
+
 /// Removes hop-by-hop fields and sets the status line's version for an HTTP/1 client.
 pub fn for_client(session: &Session, resp: &mut ResponseHeader) -> Result<()> {
     let switching = resp.status == http::StatusCode::SWITCHING_PROTOCOLS;
-    if resp.headers.contains_key(header::CONNECTION) {
+    if let Some(value) = single(&resp.headers, &header::CONNECTION)
+        && (value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close"))
+    {
+        // Nearly every response (nginx, gunicorn, uvicorn): nothing nominated but the
+        // `Keep-Alive` field removed below, so no token parsing.
+        resp.remove_header(&header::CONNECTION);
+    } else if resp.headers.contains_key(header::CONNECTION) {
         // Names are few and short: copied out so the map can be changed.
         let nominated: SmallVec<[HeaderName; 4]> = tokens(&resp.headers, &header::CONNECTION)
             .filter_map(|t| HeaderName::from_bytes(t).ok())
