@@ -147,7 +147,6 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
         .map(|a| a.ip().to_canonical())
 }
 
-/// 128 random bits as 32 lower-case hex digits.
 /// HTTP/2 may split `cookie` into one field per crumb (RFC 9113 §8.2.3; Go's client does); an
 /// HTTP/1.1 upstream must get them as one field joined with `; ` (Django reads one Cookie line).
 pub fn join_cookie_crumbs(req: &mut RequestHeader) {
@@ -167,6 +166,7 @@ pub fn join_cookie_crumbs(req: &mut RequestHeader) {
     }
 }
 
+/// 128 random bits as 32 lower-case hex digits.
 pub fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 32];

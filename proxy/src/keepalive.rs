@@ -101,6 +101,12 @@ pub(crate) async fn serve(
                 return;
             }
         };
+        // Bytes a pipelining client sent earlier and the transport still holds follow the head
+        // (its body, then the next requests): the body read below must not skip them.
+        let earlier = stream.take_held();
+        if !earlier.is_empty() {
+            buf.extend_from_slice(&earlier);
+        }
         // The head and the body bytes read with it go to Pingora; bytes past the body (a
         // pipelined request) are held back for the next turn of this loop.
         let mut body = BodyGate::new(head.body);

@@ -182,6 +182,45 @@ async fn pipelined_bytes_held_behind_a_slow_request_are_all_kept() {
     assert_eq!(up.hits(), 201);
 }
 
+/// A pipelined POST whose body runs past the connection loop's first 4 KiB read: the rest of its
+/// body, held back while the slow request before it was answered, is its body (not the socket's
+/// next bytes), and the request after it is parsed where the body ends.
+#[tokio::test]
+async fn a_pipelined_body_past_the_first_read_stays_with_its_request() {
+    let echo = echo_handler("api");
+    let slow: support::Handler = std::sync::Arc::new(move |req| {
+        let echo = echo.clone();
+        Box::pin(async move {
+            if req.uri().path() == "/slow" {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            echo(req).await
+        })
+    });
+    let up = Upstream::spawn(slow).await;
+    let p = TestProxy::start(&format!(
+        "routes:\n  - {{ name: api, prefix: /, upstream: api }}\nupstreams:\n  api: {{ endpoints: [\"{}\"] }}\n",
+        up.addr
+    ))
+    .await;
+    let mut s = TcpStream::connect(p.addr()).await.unwrap();
+    let mut all = b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
+    all.extend_from_slice(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10000\r\n\r\n");
+    // A body that looks like a request: it must never be parsed as one.
+    let body = "GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n".repeat(300);
+    all.extend_from_slice(&body.as_bytes()[..10_000]);
+    all.extend_from_slice(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n");
+    s.write_all(&all).await.unwrap();
+    let mut pending = Vec::new();
+    for (path, body_bytes) in [("/slow", 0), ("/upload", 10_000), ("/after", 0)] {
+        let (status, _, answer) = response(&mut s, &mut pending).await;
+        assert!(status.ends_with("200 OK"), "{path}: {status}");
+        assert_eq!(json(&answer)["path"], path);
+        assert_eq!(json(&answer)["body_bytes"], body_bytes, "{path}");
+    }
+    assert_eq!(up.hits(), 3);
+}
+
 /// A stray CRLF after a body (RFC 9112 §2.2 says to ignore it) is neither an error for the request
 /// the upstream already processed nor for the next one.
 #[tokio::test]

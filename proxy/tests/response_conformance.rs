@@ -281,3 +281,26 @@ async fn a_204_that_announced_a_body_does_not_poison_the_next_request() {
     assert!(second.ends_with("\r\n\r\nok"), "{second}");
     assert_eq!(conns.load(Ordering::SeqCst), 2, "a new upstream connection");
 }
+
+/// A `304` may carry the `200`'s `Content-Length` (RFC 9110 §8.6) and has no body whatever it
+/// says: its connection stays pooled (revalidations behind an object store must not each cost a
+/// new connection).
+#[tokio::test]
+async fn a_304_with_the_200s_content_length_keeps_its_connection() {
+    let (up, conns) = canned(
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\nETag: \"v1\"\r\n\r\n",
+        false,
+    )
+    .await;
+    let p = proxy_to(up).await;
+    let mut s = TcpStream::connect(p.addr()).await.unwrap();
+    let mut pending = Vec::new();
+    for _ in 0..3 {
+        s.write_all(b"GET /obj HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"v1\"\r\n\r\n")
+            .await
+            .unwrap();
+        let head = String::from_utf8(read_head(&mut s, &mut pending).await.unwrap()).unwrap();
+        assert!(head.starts_with("HTTP/1.1 304 "), "{head}");
+    }
+    assert_eq!(conns.load(Ordering::SeqCst), 1, "one upstream connection");
+}

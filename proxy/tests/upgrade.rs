@@ -49,6 +49,29 @@ async fn a_websocket_echoes_and_an_idle_one_is_closed_after_the_read_timeout() {
     );
 }
 
+/// Pingora reads a tunnel's client side as a request body: `timeouts.client_body` must not close a
+/// WebSocket whose client is quiet for longer; the route's read timeout bounds a tunnel's silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_websocket_client_outlives_client_body() {
+    let ws = ws_echo().await;
+    let p = TestProxy::start(&format!(
+        "timeouts: {{ client_body: 1s }}\nroutes:\n  - {{ name: ws, prefix: /ws, upstream: ws, timeouts: {{ read: 30s }} }}\nupstreams:\n  ws: {{ endpoints: [\"{ws}\"] }}\n"
+    ))
+    .await;
+    let url = format!("ws://{}/ws/chat", p.addr());
+    let (mut client, resp) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 101);
+    // The client under test is quiet for twice `client_body`.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    client.send(Message::text("still here")).await.unwrap();
+    assert_eq!(
+        client.next().await.unwrap().unwrap(),
+        Message::text("still here")
+    );
+}
+
 /// An upstream that answers every request `101` and then echoes raw bytes, as a broken or
 /// hostile application might.
 async fn always_101() -> SocketAddr {

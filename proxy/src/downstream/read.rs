@@ -38,16 +38,19 @@ impl Downstream {
     /// A request's head was read: `body` frames what follows it, `held` holds bytes already read
     /// past its body (the next request's start), and `upgrade` says whether a `101` answer may
     /// turn the connection into a tunnel.
-    ///
-    /// Bytes still held from earlier reads (a pipelining client sent more than the head's
-    /// buffer took) stay behind `held`: nothing read from the client is ever dropped.
-    pub fn begin_request(&mut self, body: BodyGate, mut held: BytesMut, upgrade: bool) {
+    /// The connection loop has taken every byte held before (`take_held`).
+    pub fn begin_request(&mut self, body: BodyGate, held: BytesMut, upgrade: bool) {
+        debug_assert!(self.held.is_empty(), "held bytes would be lost");
         self.mode = ReadMode::Request(body);
-        if !self.held.is_empty() {
-            held.extend_from_slice(&self.held);
-        }
         self.held = held;
         self.upgrade_pending = upgrade;
+    }
+
+    /// The bytes still held back from earlier reads (a pipelining client sent more than the
+    /// connection loop's first read took): the rest of this request's body, and the requests
+    /// after it. Empty (and free) on every connection that does not pipeline.
+    pub fn take_held(&mut self) -> BytesMut {
+        std::mem::take(&mut self.held)
     }
 
     /// Puts bytes already read back in front of the socket (a protocol switch after sniffing).

@@ -10,9 +10,14 @@ use pingora::Result;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 
-/// Adds `Host` to `req` when it has none.
+/// Adds `Host` to `req` when it has none, or an empty one (Pingora writes `Host: ""` for an h2c
+/// request without `:authority`).
 pub fn supply(req: &mut RequestHeader, session: &Session) -> Result<()> {
-    if req.headers.contains_key(http::header::HOST) {
+    if req
+        .headers
+        .get(http::header::HOST)
+        .is_some_and(|h| !h.is_empty())
+    {
         return Ok(());
     }
     let host = match absolute_authority(session.req_header().raw_path()) {

@@ -240,6 +240,7 @@ impl ProxyHttp for TrinityProxy {
         ctx.upstream_started = Some(Instant::now());
         ctx.response_received = false;
         ctx.retry_on_status = false;
+        ctx.upstream_fd = None;
         Ok(Box::new(peer))
     }
 
@@ -344,6 +345,13 @@ impl ProxyHttp for TrinityProxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         response::for_client(session, resp)?;
+        if resp.status == http::StatusCode::SWITCHING_PROTOCOLS
+            && let Some(route) = ctx.route()
+        {
+            // A tunnel's client may be silent as long as its upstream may: the route's read
+            // timeout, not `timeouts.client_body` (Pingora reads a tunnel as a request body).
+            session.as_mut().set_read_timeout(Some(route.timeouts.read));
+        }
         // An HTTP/1.0 client cannot read chunked coding (RFC 9112 §6.1): without the header,
         // Pingora sends the body close-delimited and closes the connection after it.
         if session.req_header().version == http::Version::HTTP_10 {
@@ -434,6 +442,7 @@ impl ProxyHttp for TrinityProxy {
             },
         };
         if code == 408
+            && session.response_written().is_none()
             && let Some(route) = ctx.route()
         {
             route.metrics.rejected_body_timeout.inc();
@@ -535,11 +544,21 @@ fn client_body_timeout(e: &Error) -> bool {
 /// timer with every chunk it forwards; when the client pauses past that timer, the upstream was
 /// waiting for the body (Envoy starts its route timeout only once the request is complete). An
 /// upstream that stops *reading* the body fails with a write timeout instead, and is blamed.
+///
+/// Not when nothing of the body came and the client asked for `100 Continue` first: then the
+/// client was waiting for the upstream, not the other way round.
 fn client_body_stalled(session: &mut Session, e: &Error, ctx: &Ctx) -> bool {
     *e.esource() == ErrorSource::Upstream
         && *e.etype() == ErrorType::ReadTimedout
         && !ctx.response_received
         && !session.as_mut().is_body_done()
+        && !(ctx.body_bytes == 0 && expects_continue(session.req_header()))
+}
+
+fn expects_continue(req: &RequestHeader) -> bool {
+    req.headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// `request_body_filter`'s refusal of a body past `max_body_size` (not an upstream's error).

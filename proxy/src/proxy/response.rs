@@ -4,7 +4,7 @@
 //! - [`check`] (`upstream_response_filter`): a `101` must answer a request that asked to upgrade
 //!   and name the protocol it asked for; a body's `Transfer-Encoding` must end in `chunked` (as
 //!   nginx: anything else cannot be framed). Otherwise 502.
-//! - [`framing_unsafe_to_reuse`]: a `204`/`304` that announces a body (`Content-Length` other
+//! - [`framing_unsafe_to_reuse`]: a `204` that announces a body (`Content-Length` other
 //!   than 0, `Transfer-Encoding`) has no body by definition, so Pingora pools its connection at
 //!   once; a body sent late would then be read as the next request's answer. Such a connection is
 //!   shut ([`close_upstream`]) so the pool drops it.
@@ -84,9 +84,11 @@ fn has_body(session: &Session, status: u16) -> bool {
     !matches!(status, 204 | 304) && session.req_header().method != Method::HEAD
 }
 
-/// A `204`/`304` whose head announces a body it cannot have: its connection must not be reused.
+/// A `204` whose head announces a body (RFC 9110 §8.6 and RFC 9112 §6.1: MUST NOT): its
+/// connection must not be reused. A `304` may carry the `200`'s `Content-Length` (and a
+/// conforming upstream never sends a body after it), so it keeps its connection.
 pub fn framing_unsafe_to_reuse(resp: &ResponseHeader) -> bool {
-    matches!(resp.status.as_u16(), 204 | 304)
+    resp.status.as_u16() == 204
         && (resp.headers.contains_key(header::TRANSFER_ENCODING)
             || resp
                 .headers
