@@ -135,18 +135,14 @@ async fn pipelined_requests_are_answered_in_order_and_the_connection_goes_on() {
     assert_eq!(up.hits(), 5);
 }
 
-/// Requests pipelined behind a slow one are all kept, however many bytes of them arrive while it is
-/// in flight: the transport holds them back (up to 64 KiB) and the connection loop takes its 4 KiB
-/// first read from them; the rest must stay held, not be replaced by what that read left over.
-/// Without that, 101 of these 200 were answered and the connection hung.
-#[tokio::test]
-async fn pipelined_bytes_held_behind_a_slow_request_are_all_kept() {
+/// A proxy whose upstream answers `/slow` 300 ms late (the pipelined requests behind it arrive at
+/// the proxy meanwhile) and echoes everything else at once.
+async fn slow_first_proxy() -> (TestProxy, Upstream) {
     let echo = echo_handler("api");
     let slow: support::Handler = std::sync::Arc::new(move |req| {
         let echo = echo.clone();
         Box::pin(async move {
             if req.uri().path() == "/slow" {
-                // The upstream is slow: the pipelined requests arrive at the proxy meanwhile.
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             echo(req).await
@@ -158,6 +154,16 @@ async fn pipelined_bytes_held_behind_a_slow_request_are_all_kept() {
         up.addr
     ))
     .await;
+    (p, up)
+}
+
+/// Requests pipelined behind a slow one are all kept, however many bytes of them arrive while it is
+/// in flight: the transport holds them back (up to 64 KiB) and the connection loop takes its 4 KiB
+/// first read from them; the rest must stay held, not be replaced by what that read left over.
+/// Without that, 101 of these 200 were answered and the connection hung.
+#[tokio::test]
+async fn pipelined_bytes_held_behind_a_slow_request_are_all_kept() {
+    let (p, up) = slow_first_proxy().await;
     let mut s = TcpStream::connect(p.addr()).await.unwrap();
     let mut all = b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
     for i in 0..200 {
@@ -187,22 +193,7 @@ async fn pipelined_bytes_held_behind_a_slow_request_are_all_kept() {
 /// next bytes), and the request after it is parsed where the body ends.
 #[tokio::test]
 async fn a_pipelined_body_past_the_first_read_stays_with_its_request() {
-    let echo = echo_handler("api");
-    let slow: support::Handler = std::sync::Arc::new(move |req| {
-        let echo = echo.clone();
-        Box::pin(async move {
-            if req.uri().path() == "/slow" {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            echo(req).await
-        })
-    });
-    let up = Upstream::spawn(slow).await;
-    let p = TestProxy::start(&format!(
-        "routes:\n  - {{ name: api, prefix: /, upstream: api }}\nupstreams:\n  api: {{ endpoints: [\"{}\"] }}\n",
-        up.addr
-    ))
-    .await;
+    let (p, up) = slow_first_proxy().await;
     let mut s = TcpStream::connect(p.addr()).await.unwrap();
     let mut all = b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
     all.extend_from_slice(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10000\r\n\r\n");

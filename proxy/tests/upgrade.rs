@@ -14,18 +14,31 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_websocket_echoes_and_an_idle_one_is_closed_after_the_read_timeout() {
+/// A WebSocket through the proxy to an echo upstream, with `config` before the route (whose read
+/// timeout is `read`).
+async fn ws_through(
+    config: &str,
+    read: &str,
+) -> (
+    TestProxy,
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) {
     let ws = ws_echo().await;
     let p = TestProxy::start(&format!(
-        "routes:\n  - {{ name: ws, prefix: /ws, upstream: ws, timeouts: {{ read: 1s }} }}\nupstreams:\n  ws: {{ endpoints: [\"{ws}\"] }}\n"
+        "{config}\nroutes:\n  - {{ name: ws, prefix: /ws, upstream: ws, timeouts: {{ read: {read} }} }}\nupstreams:\n  ws: {{ endpoints: [\"{ws}\"] }}\n"
     ))
     .await;
     let url = format!("ws://{}/ws/chat", p.addr());
-    let (mut client, resp) = tokio_tungstenite::connect_async(url.as_str())
+    let (client, resp) = tokio_tungstenite::connect_async(url.as_str())
         .await
         .unwrap();
     assert_eq!(resp.status(), 101);
+    (p, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_echoes_and_an_idle_one_is_closed_after_the_read_timeout() {
+    let (_p, mut client) = ws_through("", "1s").await;
     for round in 0..3 {
         // Idle for half the read timeout between messages: the tunnel stays.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -53,16 +66,7 @@ async fn a_websocket_echoes_and_an_idle_one_is_closed_after_the_read_timeout() {
 /// WebSocket whose client is quiet for longer; the route's read timeout bounds a tunnel's silence.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_websocket_client_outlives_client_body() {
-    let ws = ws_echo().await;
-    let p = TestProxy::start(&format!(
-        "timeouts: {{ client_body: 1s }}\nroutes:\n  - {{ name: ws, prefix: /ws, upstream: ws, timeouts: {{ read: 30s }} }}\nupstreams:\n  ws: {{ endpoints: [\"{ws}\"] }}\n"
-    ))
-    .await;
-    let url = format!("ws://{}/ws/chat", p.addr());
-    let (mut client, resp) = tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 101);
+    let (_p, mut client) = ws_through("timeouts: { client_body: 1s }", "30s").await;
     // The client under test is quiet for twice `client_body`.
     tokio::time::sleep(Duration::from_secs(2)).await;
     client.send(Message::text("still here")).await.unwrap();
