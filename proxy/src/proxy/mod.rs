@@ -79,8 +79,6 @@ pub struct Ctx {
     panic: bool,
     /// Request body bytes read so far (for a chunked body and `max_body_size`).
     body_bytes: u64,
-    /// The client did not deliver its request body in time: 408, and the upstream is not blamed.
-    body_timed_out: bool,
     /// The current attempt's upstream connection (to refuse its reuse, `response.rs`).
     upstream_fd: Option<std::os::fd::RawFd>,
 }
@@ -166,7 +164,6 @@ impl ProxyHttp for TrinityProxy {
             retry_on_status: false,
             panic: false,
             body_bytes: 0,
-            body_timed_out: false,
             upstream_fd: None,
         }
     }
@@ -199,10 +196,12 @@ impl ProxyHttp for TrinityProxy {
         };
         if route.max_body_size.is_some_and(|max| ctx.body_bytes > max) {
             route.metrics.rejected_body_size.inc();
+            // The client's failure: its access line, no ERROR record (`suppress_error_log`).
             return Err(Error::explain(
                 ErrorType::HTTPStatus(413),
                 "request body exceeds max_body_size",
-            ));
+            )
+            .into_down());
         }
         Ok(())
     }
@@ -398,8 +397,10 @@ impl ProxyHttp for TrinityProxy {
             return e;
         }
         if client_body_stalled(session, &e, ctx) {
-            // The upstream waited for a body the client did not send: the client's fault.
-            ctx.body_timed_out = true;
+            // The upstream waited for a body the client did not send: the client's fault. As a
+            // downstream timeout it is answered 408, charged to nobody and not logged as an error,
+            // like a pause that Pingora's own body read timed out.
+            e.as_down();
             e.set_retry(false);
             return e;
         }
@@ -427,7 +428,7 @@ impl ProxyHttp for TrinityProxy {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
-            _ if ctx.body_timed_out || client_body_timeout(e) => 408,
+            _ if client_body_timeout(e) => 408,
             ErrorType::HTTPStatus(code) => *code,
             ErrorType::ReadTimedout if *e.esource() == ErrorSource::Upstream => 504,
             _ => match e.esource() {
@@ -481,7 +482,7 @@ impl ProxyHttp for TrinityProxy {
     /// per request: an anonymous client must not be able to flood the error log. The details
     /// stay at debug level.
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, e: &Error) -> bool {
-        let client = client_failed(e) || body_too_large(e) || ctx.body_timed_out;
+        let client = client_failed(e);
         if client {
             tracing::debug!(request_id = ?ctx.request_id, error = %e, "client failed the request");
         }
@@ -534,7 +535,8 @@ fn client_failed(e: &Error) -> bool {
 }
 
 /// The client paused its request body for longer than `timeouts.client_body` (Pingora's HTTP/1
-/// body read timeout, or the buffered read in `policy.rs`).
+/// body read timeout, the buffered read in `policy.rs`), or past the upstream's read timeout while
+/// the upstream waited for it (`client_body_stalled`).
 fn client_body_timeout(e: &Error) -> bool {
     *e.esource() == ErrorSource::Downstream && *e.etype() == ErrorType::ReadTimedout
 }
@@ -559,11 +561,6 @@ fn expects_continue(req: &RequestHeader) -> bool {
     req.headers
         .get(http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-}
-
-/// `request_body_filter`'s refusal of a body past `max_body_size` (not an upstream's error).
-fn body_too_large(e: &Error) -> bool {
-    *e.etype() == ErrorType::HTTPStatus(413) && *e.esource() != ErrorSource::Upstream
 }
 
 /// The framing error the transport found in a request body, if that is what failed.
