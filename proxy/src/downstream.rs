@@ -72,6 +72,12 @@ impl Downstream {
         &self.inner
     }
 
+    /// The client's address (the TCP peer).
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        let peer = self.inner.get_socket_digest()?.peer_addr()?.as_inet()?.ip();
+        Some(peer)
+    }
+
     fn pending(&self) -> usize {
         self.buf.len() - self.pos
     }

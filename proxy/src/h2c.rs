@@ -25,7 +25,7 @@
 
 use crate::config::H2cPeers;
 use crate::downstream::Downstream;
-use crate::edge::reject::linger;
+use crate::edge::reject::send_and_linger;
 use crate::headers::is_trusted;
 use crate::proxy::TrinityProxy;
 use crate::state::State;
@@ -37,7 +37,6 @@ use pingora::protocols::{Digest, GetProxyDigest, GetSocketDigest, GetTimingDiges
 use pingora::proxy::HttpProxy;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -65,10 +64,7 @@ pub async fn serve(
     // The head deadline counts from the connection's first bytes, read just now.
     let (limits, timeouts, admitted) = {
         let table = state.table.load();
-        let peer = stream
-            .get_ref()
-            .get_socket_digest()
-            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        let peer = stream.peer_ip();
         let admitted = match table.limits.h2c {
             H2cPeers::Any => true,
             H2cPeers::Off => false,
@@ -79,7 +75,7 @@ pub async fn serve(
     let edge = &state.metrics.edge;
     if !admitted {
         edge.connection_rejected("h2c").inc();
-        refuse(&mut stream, timeouts.client_write).await;
+        send_and_linger(&mut *stream, &refusal(), timeouts.client_write).await;
         return;
     }
     let deadline = Instant::now() + timeouts.client_header;
@@ -177,18 +173,6 @@ fn refusal() -> Vec<u8> {
     out.extend_from_slice(&0xdu32.to_be_bytes());
     out.extend_from_slice(DEBUG);
     out
-}
-
-async fn refuse(stream: &mut Downstream, write_timeout: Duration) {
-    let sent = tokio::time::timeout(write_timeout, async {
-        stream.write_all(&refusal()).await?;
-        stream.flush().await?;
-        stream.shutdown().await
-    })
-    .await;
-    if matches!(sent, Ok(Ok(()))) {
-        linger(stream).await;
-    }
 }
 
 #[cfg(test)]

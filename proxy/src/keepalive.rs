@@ -35,7 +35,6 @@ use crate::server::ConnectionGuard;
 use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp};
-use pingora::protocols::GetSocketDigest;
 use pingora::protocols::http::ServerSession;
 use pingora::proxy::HttpProxy;
 use std::future::poll_fn;
@@ -171,10 +170,7 @@ async fn refuse(
             .request_rejected(crate::metrics::NO_ROUTE, rejection.reason())
             .inc(),
     }
-    let client = stream
-        .get_ref()
-        .get_socket_digest()
-        .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+    let client = stream.peer_ip();
     // Boxed: its linger read buffer (~4.6 KiB) would otherwise be part of every connection's task.
     Box::pin(reject::answer(stream, rejection, client, write_timeout)).await;
 }

@@ -1,8 +1,8 @@
 //! The edge's own limits and client timeouts (`limits:`, `timeouts:`), and byte sizes.
 
 use super::convert::Checker;
-use super::file::{FileClientTimeouts, FileH2c, FileLimits};
-use super::{ClientTimeouts, H2cPeers, Limits};
+use super::file::{FileClientTimeouts, FileLimits};
+use super::{ClientTimeouts, Limits};
 
 /// Largest `limits.max_header_bytes` accepted (Pingora's own hard limit is about 1 MiB).
 const MAX_HEADER_BYTES_CEILING: usize = 1 << 20;
@@ -32,12 +32,7 @@ impl Checker {
             .map_or(d.max_pending_header_bytes, |n| {
                 self.bounded("limits.max_pending_header_bytes", n, 1 << 20, usize::MAX)
             });
-        let h2c = match f.h2c {
-            None => d.h2c,
-            Some(FileH2c::TrustedProxies) => H2cPeers::TrustedProxies,
-            Some(FileH2c::Any) => H2cPeers::Any,
-            Some(FileH2c::Off) => H2cPeers::Off,
-        };
+        let h2c = f.h2c.unwrap_or(d.h2c);
         Limits {
             max_header_bytes,
             max_headers,

@@ -55,17 +55,7 @@ pub struct FileLimits {
     /// Which peers may open HTTP/2 with prior knowledge (h2c, cloudflared's `http2Origin`):
     /// `trusted_proxies` (peers inside `client_ip.trusted_proxies`), `any` or `off`. Others are
     /// answered with an HTTP/2 GOAWAY (HTTP_1_1_REQUIRED). Default: `trusted_proxies`.
-    pub h2c: Option<FileH2c>,
-}
-
-/// `limits.h2c`.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-#[schemars(rename = "H2c")]
-pub enum FileH2c {
-    TrustedProxies,
-    Any,
-    Off,
+    pub h2c: Option<super::H2cPeers>,
 }
 
 /// Client-side (downstream) timeouts.

@@ -67,7 +67,9 @@ pub struct Limits {
 
 /// Who may speak h2c (`limits.h2c`). Browsers never do; cloudflared's `http2Origin` does. One h2c
 /// connection carries up to 100 concurrent requests, each holding an upstream connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(rename = "H2c")]
 pub enum H2cPeers {
     /// Only peers inside `client_ip.trusted_proxies` (none when that list is empty).
     #[default]

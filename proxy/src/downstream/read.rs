@@ -37,8 +37,8 @@ pub(super) enum ReadMode {
 impl Downstream {
     /// A request's head was read: `body` frames what follows it, `held` holds bytes already read
     /// past its body (the next request's start), and `upgrade` says whether a `101` answer may
-    /// turn the connection into a tunnel.
-    /// The connection loop has taken every byte held before (`take_held`).
+    /// turn the connection into a tunnel. The connection loop has taken every byte held before
+    /// (`take_held`).
     pub fn begin_request(&mut self, body: BodyGate, held: BytesMut, upgrade: bool) {
         debug_assert!(self.held.is_empty(), "held bytes would be lost");
         self.mode = ReadMode::Request(body);

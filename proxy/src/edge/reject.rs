@@ -58,21 +58,26 @@ pub async fn answer<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
             error: Some(rejection.reason()),
         });
     }
+    send_and_linger(stream, &out, write_timeout).await;
+}
+
+/// Writes `answer` (within `write_timeout`), shuts the write side, then lingers: reads and drops
+/// what the client still sends, for a short while, so that unread bytes do not make the kernel
+/// reset the connection (and the client lose the answer) when it closes.
+pub async fn send_and_linger<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
+    stream: &mut S,
+    answer: &[u8],
+    write_timeout: Duration,
+) {
     let sent = tokio::time::timeout(write_timeout, async {
-        stream.write_all(&out).await?;
+        stream.write_all(answer).await?;
         stream.flush().await?;
         stream.shutdown().await
     })
     .await;
-    if matches!(sent, Ok(Ok(()))) {
-        linger(stream).await;
+    if !matches!(sent, Ok(Ok(()))) {
+        return;
     }
-}
-
-/// After an answer and a shut write side: reads and drops what the client still sends, for a
-/// short while, so that unread bytes do not make the kernel reset the connection (and the client
-/// lose the answer) when it closes.
-pub async fn linger<S: AsyncRead + Unpin + ?Sized>(stream: &mut S) {
     let _ = tokio::time::timeout(LINGER_TIME, async {
         let mut sink = [0u8; 4096];
         let mut dropped = 0;

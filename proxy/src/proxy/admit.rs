@@ -155,6 +155,14 @@ fn target_form(raw: &[u8]) -> Option<Target<'_>> {
     (!authority.is_empty()).then_some(Target::Absolute { authority })
 }
 
+/// The authority of an absolute-form `http(s)://authority/...` target.
+pub(super) fn absolute_authority(raw: &[u8]) -> Option<&str> {
+    match target_form(raw)? {
+        Target::Absolute { authority } => Some(authority),
+        Target::Origin => None,
+    }
+}
+
 /// Whether `raw` is exactly `path` followed by `?query` (when there is one).
 fn is_target(raw: &[u8], path: &str, query: Option<&str>) -> bool {
     let Some(rest) = raw.strip_prefix(path.as_bytes()) else {

@@ -20,27 +20,12 @@ pub fn supply(req: &mut RequestHeader, session: &Session) -> Result<()> {
     {
         return Ok(());
     }
-    let host = match absolute_authority(session.req_header().raw_path()) {
-        Some(authority) => authority.to_vec(),
+    let host = match super::admit::absolute_authority(session.req_header().raw_path()) {
+        Some(authority) => authority.as_bytes().to_vec(),
         None => match session.server_addr().and_then(|a| a.as_inet()) {
             Some(addr) => addr.to_string().into_bytes(),
             None => return Ok(()),
         },
     };
     req.insert_header(http::header::HOST, host)
-}
-
-/// The authority of an `http(s)://authority/...` target (Pingora has checked its syntax).
-fn absolute_authority(raw: &[u8]) -> Option<&[u8]> {
-    let at = memchr::memmem::find(raw, b"://")?;
-    let scheme = &raw[..at];
-    if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")) {
-        return None;
-    }
-    let rest = &raw[at + 3..];
-    let end = rest
-        .iter()
-        .position(|b| matches!(b, b'/' | b'?'))
-        .unwrap_or(rest.len());
-    Some(&rest[..end]).filter(|a| !a.is_empty())
 }
