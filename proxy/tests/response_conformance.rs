@@ -71,6 +71,12 @@ async fn canned(answer: &'static [u8], echo: bool) -> (SocketAddr, Arc<AtomicUsi
     (addr, conns)
 }
 
+/// `GET /x` over HTTP/`version` with `Connection: close`: the whole answer as text.
+async fn get_x(p: &TestProxy, version: &str) -> String {
+    let request = format!("GET /x HTTP/{version}\r\nHost: t\r\nConnection: close\r\n\r\n");
+    support::raw(p.addr(), &request).await
+}
+
 const UPGRADE_WS: &str =
     "GET /t HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
 
@@ -108,12 +114,7 @@ async fn a_plain_keep_alive_response_loses_its_connection_fields() {
     )
     .await;
     let p = proxy_to(up).await;
-    let got = support::raw(
-        p.addr(),
-        "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    )
-    .await
-    .to_ascii_lowercase();
+    let got = get_x(&p, "1.1").await.to_ascii_lowercase();
     let (head, body) = got.split_once("\r\n\r\n").unwrap();
     assert_eq!(body, "ok");
     assert!(!head.contains("\r\nkeep-alive:"), "{head}");
@@ -128,12 +129,7 @@ const HOP_BY_HOP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: 
 async fn hop_by_hop_response_fields_do_not_reach_the_client_over_http1_or_h2c() {
     let (up, _) = canned(HOP_BY_HOP, false).await;
     let p = proxy_to(up).await;
-    let got = support::raw(
-        p.addr(),
-        "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    )
-    .await
-    .to_ascii_lowercase();
+    let got = get_x(&p, "1.1").await.to_ascii_lowercase();
     let (head, body) = got.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("http/1.1 200 "), "{got}");
     assert_eq!(body, "ok");
@@ -172,11 +168,7 @@ async fn a_transfer_encoding_not_ending_in_chunked_is_a_502() {
     ] {
         let (up, _) = canned(answer, false).await;
         let p = proxy_to(up).await;
-        let got = support::raw(
-            p.addr(),
-            "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-        )
-        .await;
+        let got = get_x(&p, "1.1").await;
         let shown = String::from_utf8_lossy(answer);
         assert!(got.starts_with("HTTP/1.1 502 "), "{shown:?}: {got}");
         assert!(got.contains("\"request_id\""), "{got}");
@@ -188,11 +180,7 @@ async fn an_upstreams_http10_status_line_is_sent_as_ours() {
     let (up, _) = canned(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", false).await;
     let p = proxy_to(up).await;
     for version in ["1.1", "1.0"] {
-        let got = support::raw(
-            p.addr(),
-            &format!("GET /x HTTP/{version}\r\nHost: t\r\nConnection: close\r\n\r\n"),
-        )
-        .await;
+        let got = get_x(&p, version).await;
         assert!(got.starts_with("HTTP/1.1 200 "), "{version}: {got}");
         assert!(got.ends_with("\r\n\r\nok"), "{version}: {got}");
     }
@@ -205,11 +193,7 @@ async fn http10_clients_get_no_1xx() {
     let (up, _) = canned(WITH_INFORMATIONAL, false).await;
     let p = proxy_to(up).await;
     // An HTTP/1.1 client sees both (so the upstream does send them).
-    let got = support::raw(
-        p.addr(),
-        "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let got = get_x(&p, "1.1").await;
     assert!(got.starts_with("HTTP/1.1 100 "), "{got}");
     assert!(got.contains("\r\n\r\nHTTP/1.1 103 "), "{got}");
     for request in [
