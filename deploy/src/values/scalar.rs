@@ -169,25 +169,7 @@ pub struct Network(pub String);
 
 /// Whether `s` is a [`Cidr`] whose address has no bits set beyond its prefix.
 pub fn is_network(s: &str) -> bool {
-    if !is_cidr(s) {
-        return false;
-    }
-    let Some((addr, len)) = s.split_once('/') else {
-        return false;
-    };
-    let Ok(len) = len.parse::<u32>() else {
-        return false;
-    };
-    // The low `width - len` bits; all of them for a /0 of IPv6 (a shift by 128 overflows).
-    let no_host_bits = |bits: u128, width: u32| {
-        let host = 1u128.checked_shl(width - len).map_or(u128::MAX, |b| b - 1);
-        bits & host == 0
-    };
-    match addr.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(a)) => no_host_bits(u128::from(u32::from(a)), 32),
-        Ok(std::net::IpAddr::V6(a)) => no_host_bits(u128::from(a), 128),
-        Err(_) => false,
-    }
+    is_cidr(s) && s.parse::<ipnet::IpNet>().is_ok_and(|n| n.trunc() == n)
 }
 
 impl<'de> Deserialize<'de> for Network {
