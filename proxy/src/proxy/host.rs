@@ -20,7 +20,7 @@ pub fn supply(req: &mut RequestHeader, session: &Session) -> Result<()> {
     {
         return Ok(());
     }
-    let host = match super::admit::absolute_authority(session.req_header().raw_path()) {
+    let host = match super::admission::absolute_authority(session.req_header().raw_path()) {
         Some(authority) => authority.as_bytes().to_vec(),
         None => match session.server_addr().and_then(|a| a.as_inet()) {
             Some(addr) => addr.to_string().into_bytes(),

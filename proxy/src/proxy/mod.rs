@@ -1,19 +1,25 @@
 //! The Pingora [`ProxyHttp`] implementation. Reads top to bottom in request order:
 //!
-//! 1. `request_filter` (`admit.rs`): request id, client IP, path normalisation (400), route lookup
-//!    on one `ArcSwap` snapshot (404), trailing-slash redirect (301), empty pool (503).
-//! 2. `upstream_peer`: the pool's balancer picks an eligible endpoint this request has not tried
-//!    (panic mode when none is eligible).
+//! 1. `request_filter` (`admit.rs`): request id, client IP, head fixes; then one decision
+//!    (`admission.rs`) on one `ArcSwap` snapshot of the route table: bad target or path (400),
+//!    no route (404), the route's policy (403/429/413, `policy.rs`), trailing-slash redirect
+//!    (301), empty pool (503) — written in one place (`answer.rs`) — or forward, after reading a
+//!    body to buffer.
+//! 2. `upstream_peer`: a new `Attempt`; the pool's balancer picks an eligible endpoint this
+//!    request has not tried (panic mode when none is eligible).
 //! 3. `upstream_request_filter`: strip prefix / normalised path, forwarding headers.
 //! 4. `upstream_response_filter`: heads that cannot be forwarded → 502, no reuse of a connection
 //!    with inconsistent framing (`response.rs`); success or 502/503/504 → outlier detection; a
-//!    502/503/504 is retried on another endpoint when the retry policy allows; `Location` under
+//!    502/503/504 is retried on another endpoint when the retry rule allows; `Location` under
 //!    the prefix. `response_filter`: hop-by-hop fields and the status line (`response.rs`).
-//! 5. `fail_to_connect` / `error_while_proxy`: record the failure, decide the retry (`retry.rs`).
+//! 5. `fail_to_connect` / `error_while_proxy`: record the failure, then the one retry rule
+//!    (`retry::decide`) and the retry budget.
 //! 6. `fail_to_proxy`: JSON 502/504 naming route and upstream.
 //! 7. `logging`: metrics through pre-resolved handles, one JSON access-log line.
 
+mod admission;
 mod admit;
+mod answer;
 mod host;
 mod location;
 mod policy;
@@ -24,7 +30,7 @@ pub use location::rewrite_location;
 use crate::headers::{self, Forwarding, X_REQUEST_ID_WIRE};
 use crate::log::AccessLine;
 use crate::respond::{self, ErrorBody};
-use crate::retry::{self, Failure};
+use crate::retry::{self, Failure, RetryDecision, When};
 use crate::routing::{Route, RouteTable};
 use crate::state::State;
 use crate::upstream::{ActiveRequest, InFlight};
@@ -57,8 +63,8 @@ impl TrinityProxy {
 /// Per-request state.
 pub struct Ctx {
     started: Instant,
-    table: Option<Arc<RouteTable>>,
-    route: Option<usize>,
+    /// The route admission chose, in the table snapshot it was chosen from.
+    routed: Option<Routed>,
     request_id: HeaderValue,
     peer: IpAddr,
     trusted_peer: bool,
@@ -70,66 +76,77 @@ pub struct Ctx {
     hash_key: Option<u64>,
     tried: SmallVec<[SocketAddr; 4]>,
     retries: usize,
-    endpoint: Option<InFlight>,
-    upstream_started: Option<Instant>,
-    /// The current attempt received a response header.
-    response_received: bool,
-    /// `upstream_response_filter` turned a 502/503/504 into a retry.
-    retry_on_status: bool,
     panic: bool,
     /// Request body bytes read so far (for a chunked body and `max_body_size`).
     body_bytes: u64,
-    /// The current attempt's upstream connection (to refuse its reuse, `response.rs`).
+    /// The current upstream attempt, replaced by each `upstream_peer`.
+    attempt: Attempt,
+}
+
+/// A route: its table snapshot and its index there (no route is `None`, never index 0).
+struct Routed {
+    table: Arc<RouteTable>,
+    index: usize,
+}
+
+/// One upstream attempt of a request.
+#[derive(Default)]
+struct Attempt {
+    endpoint: Option<InFlight>,
+    started: Option<Instant>,
+    /// This attempt's response header was accepted.
+    response_received: bool,
+    /// `upstream_response_filter` turned a 502/503/504 into a retry.
+    retry_on_status: bool,
+    /// The attempt's upstream connection (to refuse its reuse, `response.rs`).
     upstream_fd: Option<std::os::fd::RawFd>,
 }
 
 impl Ctx {
     fn route(&self) -> Option<&Route> {
-        Some(self.table.as_ref()?.route(self.route?))
+        let r = self.routed.as_ref()?;
+        Some(r.table.route(r.index))
     }
 
-    /// Whether this request may be sent to another endpoint after `failure` on a sent request.
-    /// `budgeted: false` skips the retry budget (a reused connection reset before any response).
-    fn may_retry_after_send(
-        &mut self,
-        session: &Session,
-        failure: Failure,
-        budgeted: bool,
-    ) -> bool {
-        if !failure.retryable()
-            || !retry::idempotent(&session.req_header().method)
-            || session.as_ref().retry_buffer_truncated()
-        {
-            return false;
-        }
-        let Some(route) = self
-            .table
-            .as_ref()
-            .map(|t| t.route(self.route.unwrap_or_default()))
-        else {
+    /// Applies the retry rule (`retry::decide`) to a failure of the current attempt, spends the
+    /// retry budget when the rule asks for it, and counts the retry.
+    fn retry(&mut self, session: &Session, when: When) -> bool {
+        let Some(route) = self.route() else {
             return false;
         };
-        if self.retries >= route.pool.retries() || !route.pool.can_select(&self.tried) {
-            return false;
-        }
-        !budgeted || self.active.as_mut().is_some_and(ActiveRequest::try_retry)
-    }
-
-    fn count_retry(&mut self, failure: Failure) {
-        self.retries += 1;
-        if let Some(route) = self.route() {
-            let m = &route.metrics;
-            match failure {
-                Failure::Timeout => m.retry_timeout.inc(),
-                Failure::Status => m.retry_status.inc(),
-                Failure::Reset | Failure::Other => m.retry_reset.inc(),
+        let decision = retry::decide(&retry::Attempted {
+            method: &session.req_header().method,
+            when,
+            retries: self.retries,
+            max_retries: route.pool.retries(),
+            untried_left: route.pool.can_select(&self.tried),
+            body_replayable: !session.as_ref().retry_buffer_truncated(),
+        });
+        let retry = match decision {
+            RetryDecision::Retry => true,
+            RetryDecision::RetryWithinBudget => {
+                self.active.as_mut().is_some_and(ActiveRequest::try_retry)
             }
+            RetryDecision::GiveUp(_) => false,
+        };
+        if let (true, Some(route)) = (retry, self.route()) {
+            let m = &route.metrics;
+            match when {
+                When::Connect => m.retry_connect_failure.inc(),
+                When::Sent { failure, .. } => match failure {
+                    Failure::Timeout => m.retry_timeout.inc(),
+                    Failure::Status => m.retry_status.inc(),
+                    Failure::Reset | Failure::Other => m.retry_reset.inc(),
+                },
+            }
+            self.retries += 1;
         }
+        retry
     }
 
     /// Feeds a failure of the current attempt to outlier detection.
     fn record_failure(&self, what: &str) {
-        if let (Some(route), Some(ep)) = (self.route(), &self.endpoint) {
+        if let (Some(route), Some(ep)) = (self.route(), &self.attempt.endpoint) {
             route.pool.record_failure(ep.endpoint(), what);
         }
     }
@@ -147,8 +164,7 @@ impl ProxyHttp for TrinityProxy {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             started: Instant::now(),
-            table: None,
-            route: None,
+            routed: None,
             request_id: HeaderValue::from_static(""),
             peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             trusted_peer: false,
@@ -158,13 +174,9 @@ impl ProxyHttp for TrinityProxy {
             hash_key: None,
             tried: SmallVec::new(),
             retries: 0,
-            endpoint: None,
-            upstream_started: None,
-            response_received: false,
-            retry_on_status: false,
             panic: false,
             body_bytes: 0,
-            upstream_fd: None,
+            attempt: Attempt::default(),
         }
     }
 
@@ -235,11 +247,11 @@ impl ProxyHttp for TrinityProxy {
         peer.options.write_timeout = Some(timeouts.read);
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
         ctx.tried.push(selected.guard.endpoint().addr);
-        ctx.endpoint = Some(selected.guard);
-        ctx.upstream_started = Some(Instant::now());
-        ctx.response_received = false;
-        ctx.retry_on_status = false;
-        ctx.upstream_fd = None;
+        ctx.attempt = Attempt {
+            endpoint: Some(selected.guard),
+            started: Some(Instant::now()),
+            ..Attempt::default()
+        };
         Ok(Box::new(peer))
     }
 
@@ -256,7 +268,7 @@ impl ProxyHttp for TrinityProxy {
             req.set_uri(uri.clone());
         }
         host::supply(req, session)?;
-        let client_ip = ctx.table.as_ref().map(|t| &t.client_ip);
+        let client_ip = ctx.routed.as_ref().map(|r| &r.table.client_ip);
         Forwarding {
             peer: ctx.peer,
             trusted_peer: ctx.trusted_peer,
@@ -279,7 +291,7 @@ impl ProxyHttp for TrinityProxy {
         _digest: Option<&pingora::protocols::Digest>,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        ctx.upstream_fd = Some(fd);
+        ctx.attempt.upstream_fd = Some(fd);
         Ok(())
     }
 
@@ -295,16 +307,20 @@ impl ProxyHttp for TrinityProxy {
             return Ok(()); // informational: the real answer follows
         }
         if response::framing_unsafe_to_reuse(resp)
-            && let Some(fd) = ctx.upstream_fd.take()
+            && let Some(fd) = ctx.attempt.upstream_fd.take()
         {
             response::close_upstream(fd);
         }
-        ctx.response_received = true;
+        ctx.attempt.response_received = true;
         if retry::retryable_status(status) {
             ctx.record_failure(resp.status.as_str());
-            if ctx.may_retry_after_send(session, Failure::Status, true) {
-                ctx.count_retry(Failure::Status);
-                ctx.retry_on_status = true;
+            let when = When::Sent {
+                failure: Failure::Status,
+                reused_connection: false,
+                response_started: false,
+            };
+            if ctx.retry(session, when) {
+                ctx.attempt.retry_on_status = true;
                 let mut e = Error::explain(
                     ErrorType::HTTPStatus(status),
                     "retrying on another endpoint",
@@ -313,7 +329,7 @@ impl ProxyHttp for TrinityProxy {
                 e.set_retry(true);
                 return Err(e);
             }
-        } else if let Some(ep) = &ctx.endpoint {
+        } else if let Some(ep) = &ctx.attempt.endpoint {
             ep.endpoint().health.success();
         }
         let Some(route) = ctx.route() else {
@@ -361,24 +377,18 @@ impl ProxyHttp for TrinityProxy {
 
     fn fail_to_connect(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.record_failure(e.etype().as_str());
-        ctx.endpoint = None;
-        let Some(route) = ctx.route() else {
+        ctx.attempt.endpoint = None;
+        if ctx.route().is_none() {
             return e;
-        };
-        // Nothing was sent: any method may go to another endpoint, outside the retry budget.
-        if ctx.retries < route.pool.retries() && route.pool.can_select(&ctx.tried) {
-            route.metrics.retry_connect_failure.inc();
-            ctx.retries += 1;
-            e.set_retry(true);
-        } else {
-            e.set_retry(false);
         }
+        let retry = ctx.retry(session, When::Connect);
+        e.set_retry(retry);
         e
     }
 
@@ -391,8 +401,8 @@ impl ProxyHttp for TrinityProxy {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("endpoint {}", peer._address));
-        if ctx.retry_on_status {
-            ctx.retry_on_status = false;
+        if ctx.attempt.retry_on_status {
+            ctx.attempt.retry_on_status = false;
             e.set_retry(true);
             return e;
         }
@@ -408,20 +418,15 @@ impl ProxyHttp for TrinityProxy {
             e.set_retry(false);
             return e;
         };
-        // A reused connection reset before any response: a keep-alive race or a crashed process.
-        // Like HTTP clients do for idle connections, an idempotent request is retried outside the
-        // retry budget (a crash resets every request in flight at once); it is not counted against
-        // the endpoint (its next connect attempt will be, if it is really gone).
-        let stale = client_reused && failure == Failure::Reset && !ctx.response_received;
-        // After a response header, a timeout or reset is a stream ending (an idle WebSocket or SSE
-        // stream hitting the read timeout), not evidence of a sick endpoint.
-        if !stale && !ctx.response_received {
+        let when = When::Sent {
+            failure,
+            reused_connection: client_reused,
+            response_started: ctx.attempt.response_received,
+        };
+        if when.blames_endpoint() {
             ctx.record_failure(failure.as_str());
         }
-        let retry = !ctx.response_received && ctx.may_retry_after_send(session, failure, !stale);
-        if retry {
-            ctx.count_retry(failure);
-        }
+        let retry = ctx.retry(session, when);
         e.set_retry(retry);
         e
     }
@@ -497,13 +502,13 @@ impl ProxyHttp for TrinityProxy {
             None => 0,
         };
         let elapsed = ctx.started.elapsed();
-        let endpoint = ctx.endpoint.take();
+        let endpoint = ctx.attempt.endpoint.take();
         let route = ctx.route();
         let route_metrics = route.map_or(self.state.metrics.no_route(), |r| &*r.metrics);
         let method = &session.req_header().method;
         route_metrics.count(method, status);
         route_metrics.duration.observe(elapsed.as_secs_f64());
-        if let (Some(ep), Some(t0)) = (&endpoint, ctx.upstream_started) {
+        if let (Some(ep), Some(t0)) = (&endpoint, ctx.attempt.started) {
             ep.endpoint()
                 .metrics
                 .duration
@@ -552,7 +557,7 @@ fn client_body_timeout(e: &Error) -> bool {
 fn client_body_stalled(session: &mut Session, e: &Error, ctx: &Ctx) -> bool {
     *e.esource() == ErrorSource::Upstream
         && *e.etype() == ErrorType::ReadTimedout
-        && !ctx.response_received
+        && !ctx.attempt.response_received
         && !session.as_mut().is_body_done()
         && !(ctx.body_bytes == 0 && expects_continue(session.req_header()))
 }

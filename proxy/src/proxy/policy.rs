@@ -4,74 +4,39 @@
 //! `request_body_filter` once it passes the limit), and `buffer_request_body`.
 
 use super::Ctx;
-use crate::respond::{self, ErrorBody};
 use crate::routing::{ClientCheck, Route};
-use http::HeaderValue;
+use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
+use std::net::IpAddr;
 use std::time::Duration;
 
-/// Why a request is refused, and its answer.
-pub struct Refusal {
-    status: u16,
-    error: &'static str,
-    reason: &'static str,
-    extra: Option<(http::HeaderName, HeaderValue)>,
+/// Why a route's policy refuses a request (`answer.rs` writes and counts it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 403: the client address is not in `allow`.
+    NotAllowed,
+    /// 429: past `rate_limit`; conforming again after this long (`Retry-After`).
+    RateLimited(Duration),
+    /// 413: `Content-Length` over `max_body_size`.
+    BodyTooLarge,
 }
 
-/// The refusal of `route`'s policy for this request, if any (counted).
-pub fn decide(session: &Session, ctx: &Ctx, route: &Route) -> Option<Refusal> {
-    let refusal = match route.check_client(ctx.client) {
-        ClientCheck::NotAllowed => {
-            route.metrics.rejected_allow.inc();
-            Some((
-                403,
-                "forbidden",
-                "the client address is not allowed on this route",
-                None,
-            ))
-        }
-        ClientCheck::RateLimited(wait) => {
-            route.metrics.rejected_rate_limit.inc();
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let retry_after = (http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            Some((
-                429,
-                "too many requests",
-                "rate limit exceeded",
-                Some(retry_after),
-            ))
-        }
+/// The refusal of `route`'s policy for this request from `client`, if any.
+pub fn check(route: &Route, client: IpAddr, req: &RequestHeader) -> Option<Refusal> {
+    match route.check_client(client) {
+        ClientCheck::NotAllowed => Some(Refusal::NotAllowed),
+        ClientCheck::RateLimited(wait) => Some(Refusal::RateLimited(wait)),
         ClientCheck::Admitted
             if route
                 .max_body_size
-                .zip(content_length(session))
+                .zip(content_length(req))
                 .is_some_and(|(max, len)| len > max) =>
         {
-            route.metrics.rejected_body_size.inc();
-            let reason = "Content-Length exceeds max_body_size";
-            Some((413, "request body too large", reason, None))
+            Some(Refusal::BodyTooLarge)
         }
         ClientCheck::Admitted => None,
-    };
-    refusal.map(|(status, error, reason, extra)| Refusal {
-        status,
-        error,
-        reason,
-        extra,
-    })
-}
-
-/// Writes the refusal's JSON answer.
-pub async fn refuse(session: &mut Session, ctx: &Ctx, route: &Route, r: Refusal) -> Result<()> {
-    if r.status == 413 {
-        // Do not read (or drain) a body that will never be used.
-        session.set_keepalive(None);
     }
-    let mut body = ErrorBody::new(r.error, &ctx.request_id);
-    body.reason = Some(r.reason);
-    body.route = Some(&route.name);
-    respond::json_with(session, r.status, &body, &ctx.request_id, r.extra).await
 }
 
 /// `buffer_request_body`: a body with a Content-Length up to the route's limit is read whole now,
@@ -85,7 +50,7 @@ pub async fn buffer_body(
     limit: u64,
     gap: Duration,
 ) -> Result<()> {
-    if !content_length(session).is_some_and(|len| len > 0 && len <= limit) {
+    if !content_length(session.req_header()).is_some_and(|len| len > 0 && len <= limit) {
         return Ok(());
     }
     session.as_mut().enable_retry_buffering();
@@ -108,10 +73,8 @@ pub async fn buffer_body(
     }
 }
 
-fn content_length(session: &Session) -> Option<u64> {
-    session
-        .req_header()
-        .headers
+fn content_length(req: &RequestHeader) -> Option<u64> {
+    req.headers
         .get(http::header::CONTENT_LENGTH)?
         .to_str()
         .ok()?
