@@ -14,12 +14,14 @@
 //!    the prefix. `response_filter`: hop-by-hop fields and the status line (`response.rs`).
 //! 5. `fail_to_connect` / `error_while_proxy`: record the failure, then the one retry rule
 //!    (`retry::decide`) and the retry budget.
-//! 6. `fail_to_proxy`: JSON 502/504 naming route and upstream.
+//! 6. `fail_to_proxy`: the status the error calls for (`failure.rs`: whose fault, 408/400/413/
+//!    502/504), as JSON naming route and upstream.
 //! 7. `logging`: metrics through pre-resolved handles, one JSON access-log line.
 
 mod admission;
 mod admit;
 mod answer;
+mod failure;
 mod host;
 mod location;
 mod policy;
@@ -40,7 +42,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
-use pingora::{Error, ErrorSource, ErrorType, Result};
+use pingora::{Error, ErrorType, Result};
 use smallvec::SmallVec;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -406,7 +408,7 @@ impl ProxyHttp for TrinityProxy {
             e.set_retry(true);
             return e;
         }
-        if client_body_stalled(session, &e, ctx) {
+        if failure::client_body_stalled(session, &e, ctx) {
             // The upstream waited for a body the client did not send: the client's fault. As a
             // downstream timeout it is answered 408, charged to nobody and not logged as an error,
             // like a pause that Pingora's own body read timed out.
@@ -432,21 +434,7 @@ impl ProxyHttp for TrinityProxy {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        let code = match e.etype() {
-            _ if client_body_timeout(e) => 408,
-            ErrorType::HTTPStatus(code) => *code,
-            ErrorType::ReadTimedout if *e.esource() == ErrorSource::Upstream => 504,
-            _ => match e.esource() {
-                ErrorSource::Upstream => 502,
-                // Broken body framing (the transport's `BodyGate`) is the client's error: 400.
-                ErrorSource::Downstream if invalid_framing(e) => 400,
-                ErrorSource::Downstream => match e.etype() {
-                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
-                    _ => 400,
-                },
-                ErrorSource::Internal | ErrorSource::Unset => 502,
-            },
-        };
+        let code = failure::status(e);
         if code == 408
             && session.response_written().is_none()
             && let Some(route) = ctx.route()
@@ -454,15 +442,8 @@ impl ProxyHttp for TrinityProxy {
             route.metrics.rejected_body_timeout.inc();
         }
         if code > 0 && session.response_written().is_none() {
-            let error = match code {
-                504 => "upstream timed out",
-                408 => "request body timeout",
-                400 => "bad request",
-                413 => "request body too large",
-                _ => "upstream unavailable",
-            };
-            let mut body = ErrorBody::new(error, &ctx.request_id);
-            let framing = framing_reason(e);
+            let mut body = ErrorBody::new(failure::error_text(code), &ctx.request_id);
+            let framing = failure::framing_reason(e);
             body.reason = framing.as_deref();
             if let Some(route) = ctx.route() {
                 body.route = Some(&route.name);
@@ -487,7 +468,7 @@ impl ProxyHttp for TrinityProxy {
     /// per request: an anonymous client must not be able to flood the error log. The details
     /// stay at debug level.
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, e: &Error) -> bool {
-        let client = client_failed(e);
+        let client = failure::client_failed(e);
         if client {
             tracing::debug!(request_id = ?ctx.request_id, error = %e, "client failed the request");
         }
@@ -498,7 +479,7 @@ impl ProxyHttp for TrinityProxy {
         let status = match session.response_written() {
             Some(r) => r.status.as_u16(),
             // As nginx: the client went away before an answer was written.
-            None if e.is_some_and(client_failed) => 499,
+            None if e.is_some_and(failure::client_failed) => 499,
             None => 0,
         };
         let elapsed = ctx.started.elapsed();
@@ -532,61 +513,4 @@ impl ProxyHttp for TrinityProxy {
             });
         }
     }
-}
-
-/// Whether the client's side failed the request (it left, or sent what could not be read).
-fn client_failed(e: &Error) -> bool {
-    *e.esource() == ErrorSource::Downstream
-}
-
-/// The client paused its request body for longer than `timeouts.client_body` (Pingora's HTTP/1
-/// body read timeout, the buffered read in `policy.rs`), or past the upstream's read timeout while
-/// the upstream waited for it (`client_body_stalled`).
-fn client_body_timeout(e: &Error) -> bool {
-    *e.esource() == ErrorSource::Downstream && *e.etype() == ErrorType::ReadTimedout
-}
-
-/// Whether an upstream read timed out while the client's request body was still incomplete.
-/// While a body streams, Pingora waits on both sides at once and restarts the upstream's read
-/// timer with every chunk it forwards; when the client pauses past that timer, the upstream was
-/// waiting for the body (Envoy starts its route timeout only once the request is complete). An
-/// upstream that stops *reading* the body fails with a write timeout instead, and is blamed.
-///
-/// Not when nothing of the body came and the client asked for `100 Continue` first: then the
-/// client was waiting for the upstream, not the other way round.
-fn client_body_stalled(session: &mut Session, e: &Error, ctx: &Ctx) -> bool {
-    *e.esource() == ErrorSource::Upstream
-        && *e.etype() == ErrorType::ReadTimedout
-        && !ctx.attempt.response_received
-        && !session.as_mut().is_body_done()
-        && !(ctx.body_bytes == 0 && expects_continue(session.req_header()))
-}
-
-fn expects_continue(req: &RequestHeader) -> bool {
-    req.headers
-        .get(http::header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-}
-
-/// The framing error the transport found in a request body, if that is what failed.
-fn framing_error(e: &Error) -> Option<&std::io::Error> {
-    let mut cause = e.cause.as_deref()?;
-    loop {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return (io.kind() == std::io::ErrorKind::InvalidData).then_some(io);
-        }
-        // Pingora nests its errors either directly or boxed once more.
-        let inner = cause
-            .downcast_ref::<Error>()
-            .or_else(|| cause.downcast_ref::<Box<Error>>().map(|b| &**b))?;
-        cause = inner.cause.as_deref()?;
-    }
-}
-
-fn invalid_framing(e: &Error) -> bool {
-    framing_error(e).is_some()
-}
-
-fn framing_reason(e: &Error) -> Option<String> {
-    framing_error(e).map(ToString::to_string)
 }
