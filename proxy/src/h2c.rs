@@ -23,22 +23,26 @@
 //! connection counts once toward `limits.max_connections`. A connection with no stream for the
 //! keep-alive timeout (60 s) is closed, checked once per timeout.
 
-use crate::config::H2cPeers;
+use crate::config::{ClientTimeouts, H2cPeers, Limits};
 use crate::downstream::Downstream;
 use crate::edge::reject::send_and_linger;
 use crate::headers::is_trusted;
+use crate::metrics::EdgeMetrics;
 use crate::proxy::TrinityProxy;
 use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::HttpServerApp;
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::http::v2::server::{self, H2Accept, HttpSession, default_h2_options};
+use pingora::protocols::http::v2::server::{
+    self, H2Accept, H2Options, HttpSession, default_h2_options,
+};
 use pingora::protocols::{Digest, GetProxyDigest, GetSocketDigest, GetTimingDigest};
 use pingora::proxy::HttpProxy;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Interval, Sleep};
 
 /// The start of the HTTP/2 client connection preface (RFC 9113 §3.4).
 const PREFACE_START: &[u8] = b"PRI * HTTP/2.0\r\n";
@@ -59,19 +63,10 @@ pub async fn serve(
     mut stream: Box<Downstream>,
     first: BytesMut,
     idle_timeout: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     // The head deadline counts from the connection's first bytes, read just now.
-    let (limits, timeouts, admitted) = {
-        let table = state.table.load();
-        let peer = stream.peer_ip();
-        let admitted = match table.limits.h2c {
-            H2cPeers::Any => true,
-            H2cPeers::Off => false,
-            H2cPeers::TrustedProxies => peer.is_some_and(|ip| is_trusted(ip, &table.client_ip)),
-        };
-        (table.limits, table.client_timeouts, admitted)
-    };
+    let (limits, timeouts, admitted) = admission(&state, &stream);
     let edge = &state.metrics.edge;
     if !admitted {
         edge.connection_rejected("h2c").inc();
@@ -80,84 +75,190 @@ pub async fn serve(
     }
     let deadline = Instant::now() + timeouts.client_header;
     stream.unread(first);
-    let digest = Arc::new(Digest {
+    let digest = digest_of(&stream);
+    let handshake = server::handshake(stream, Some(h2_options(&limits)));
+    let Some(mut conn) = within_head_deadline(deadline, handshake, edge).await else {
+        return;
+    };
+    let head_timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(head_timer);
+    let closing = *shutdown.borrow();
+    if closing {
+        conn.graceful_shutdown();
+    }
+    let each = PerStream {
+        app,
+        shutdown,
+        write_timeout: timeouts.client_write,
+    };
+    let mut accepting = Accepting::start(each, edge, closing, idle_timeout).await;
+    loop {
+        let accept = HttpSession::from_h2_conn(&mut conn, digest.clone());
+        match accepting.next(head_timer.as_mut(), accept).await {
+            Step::Continue => {}
+            // GOAWAY: streams in flight finish, no new ones are taken.
+            Step::GoAway => conn.graceful_shutdown(),
+            Step::Close => return,
+        }
+    }
+}
+
+/// The limits and client timeouts in force now, and whether `limits.h2c` admits this peer.
+fn admission(state: &State, stream: &Downstream) -> (Limits, ClientTimeouts, bool) {
+    let table = state.table.load();
+    let peer = stream.peer_ip();
+    let admitted = match table.limits.h2c {
+        H2cPeers::Any => true,
+        H2cPeers::Off => false,
+        H2cPeers::TrustedProxies => peer.is_some_and(|ip| is_trusted(ip, &table.client_ip)),
+    };
+    (table.limits, table.client_timeouts, admitted)
+}
+
+/// What every stream's Pingora session learns of the connection.
+fn digest_of(stream: &Downstream) -> Arc<Digest> {
+    Arc::new(Digest {
         ssl_digest: None,
         timing_digest: stream.get_timing_digest(),
         proxy_digest: stream.get_proxy_digest(),
         socket_digest: stream.get_socket_digest(),
-    });
+    })
+}
+
+/// The HTTP/2 settings the edge limits give: the header list bound and the streams at once.
+fn h2_options(limits: &Limits) -> H2Options {
     let mut options = default_h2_options();
     options.max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     options.max_concurrent_streams(MAX_STREAMS);
-    let mut conn =
-        match tokio::time::timeout_at(deadline, server::handshake(stream, Some(options))).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "h2c handshake failed");
-                return;
-            }
-            Err(_) => {
-                edge.connection_rejected("header_timeout").inc();
-                return;
-            }
-        };
-    // Until the first request's HEADERS are in, the connection is bound by the head deadline.
-    let mut awaiting_first = true;
-    let head_timer = tokio::time::sleep_until(deadline);
-    tokio::pin!(head_timer);
-    let mut closing = *shutdown.borrow();
-    if closing {
-        conn.graceful_shutdown();
+    options
+}
+
+/// The handshake, if it succeeds before the head deadline (a late one counts as
+/// `header_timeout`).
+async fn within_head_deadline<C>(
+    deadline: Instant,
+    handshake: impl Future<Output = pingora::Result<C>>,
+    edge: &EdgeMetrics,
+) -> Option<C> {
+    match tokio::time::timeout_at(deadline, handshake).await {
+        Ok(Ok(conn)) => Some(conn),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "h2c handshake failed");
+            None
+        }
+        Err(_) => {
+            edge.connection_rejected("header_timeout").inc();
+            None
+        }
     }
-    // Streams in flight: the strong count of `streams` beyond this one.
-    let streams = Arc::new(());
-    let mut last_stream = Instant::now();
-    let mut idle_check = tokio::time::interval(idle_timeout);
-    idle_check.tick().await;
-    loop {
+}
+
+/// What each stream of the connection is served with.
+struct PerStream {
+    app: Arc<HttpProxy<TrinityProxy>>,
+    shutdown: watch::Receiver<bool>,
+    /// Each response write waits at most this long for the client's window or socket.
+    write_timeout: Duration,
+}
+
+/// What the connection does after one wake.
+enum Step {
+    Continue,
+    /// Shutdown began: send GOAWAY.
+    GoAway,
+    Close,
+}
+
+/// An h2c connection after its handshake: its streams in flight and what may end it.
+struct Accepting<'a> {
+    each: PerStream,
+    edge: &'a EdgeMetrics,
+    /// GOAWAY sent: no shutdown left to wait for.
+    closing: bool,
+    /// Until the first request's HEADERS are in, the connection is bound by the head deadline.
+    awaiting_first: bool,
+    /// Streams in flight: the strong count beyond this one.
+    streams: Arc<()>,
+    last_stream: Instant,
+    idle_timeout: Duration,
+    idle_check: Interval,
+}
+
+impl<'a> Accepting<'a> {
+    async fn start(
+        each: PerStream,
+        edge: &'a EdgeMetrics,
+        closing: bool,
+        idle_timeout: Duration,
+    ) -> Self {
+        let streams = Arc::new(());
+        let last_stream = Instant::now();
+        let mut idle_check = tokio::time::interval(idle_timeout);
+        idle_check.tick().await;
+        Self {
+            each,
+            edge,
+            closing,
+            awaiting_first: true,
+            streams,
+            last_stream,
+            idle_timeout,
+            idle_check,
+        }
+    }
+
+    /// Waits for the first of: shutdown, the head deadline, the idle check, `accept` (the next
+    /// stream, or the connection's end), and acts on it.
+    async fn next(
+        &mut self,
+        head_timer: Pin<&mut Sleep>,
+        accept: impl Future<Output = pingora::Result<Option<H2Accept>>>,
+    ) -> Step {
         let accepted = tokio::select! {
             biased;
-            _ = shutdown.wait_for(|s| *s), if !closing => {
-                // GOAWAY: streams in flight finish, no new ones are taken.
-                conn.graceful_shutdown();
-                closing = true;
-                continue;
+            _ = self.each.shutdown.wait_for(|s| *s), if !self.closing => {
+                self.closing = true;
+                return Step::GoAway;
             }
-            () = &mut head_timer, if awaiting_first => {
-                edge.connection_rejected("header_timeout").inc();
-                return;
+            () = head_timer, if self.awaiting_first => {
+                self.edge.connection_rejected("header_timeout").inc();
+                return Step::Close;
             }
-            _ = idle_check.tick() => {
+            _ = self.idle_check.tick() => {
                 // Closed like an idle HTTP/1.1 keep-alive connection.
-                if Arc::strong_count(&streams) == 1 && last_stream.elapsed() >= idle_timeout {
-                    return;
-                }
-                continue;
+                let idle = Arc::strong_count(&self.streams) == 1
+                    && self.last_stream.elapsed() >= self.idle_timeout;
+                return if idle { Step::Close } else { Step::Continue };
             }
-            accepted = HttpSession::from_h2_conn(&mut conn, digest.clone()) => accepted,
+            accepted = accept => accepted,
         };
         match accepted {
             Ok(Some(H2Accept::Session(session))) => {
-                awaiting_first = false;
-                last_stream = Instant::now();
-                let app = app.clone();
-                let shutdown = shutdown.clone();
-                let in_flight = streams.clone();
-                let mut session = ServerSession::new_http2(session);
-                // Each response write waits at most this long for the client's window or socket.
-                session.set_write_timeout(Some(timeouts.client_write));
-                tokio::spawn(async move {
-                    let _in_flight = in_flight;
-                    app.process_new_http(session, &shutdown).await;
-                });
+                self.spawn(session);
+                Step::Continue
             }
-            Ok(Some(H2Accept::Rejected)) => {}
-            Ok(None) => return,
+            Ok(Some(H2Accept::Rejected)) => Step::Continue,
+            Ok(None) => Step::Close,
             Err(e) => {
                 tracing::debug!(error = %e, "h2c connection ended");
-                return;
+                Step::Close
             }
         }
+    }
+
+    /// Serves a new stream in a task of its own, through the same `ProxyHttp` as HTTP/1.1.
+    fn spawn(&mut self, session: HttpSession) {
+        self.awaiting_first = false;
+        self.last_stream = Instant::now();
+        let app = self.each.app.clone();
+        let shutdown = self.each.shutdown.clone();
+        let in_flight = self.streams.clone();
+        let mut session = ServerSession::new_http2(session);
+        session.set_write_timeout(Some(self.each.write_timeout));
+        tokio::spawn(async move {
+            let _in_flight = in_flight;
+            app.process_new_http(session, &shutdown).await;
+        });
     }
 }
 

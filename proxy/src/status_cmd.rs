@@ -153,7 +153,17 @@ impl Status {
 
     /// The table `trinity-proxy status` prints.
     pub fn render(&self, addr: &str) -> String {
-        let mut out = format!(
+        let mut out = self.summary(addr);
+        out += &self.routes_table();
+        out.push('\n');
+        out += &self.endpoints_table();
+        self.warnings(&mut out);
+        out
+    }
+
+    /// The first line: version, uptime, connections, readiness, config; then a blank line.
+    fn summary(&self, addr: &str) -> String {
+        format!(
             "trinity-proxy {} at {addr}: up {}s, {} open connections, {}, config {}\n\n",
             self.version,
             self.uptime_seconds,
@@ -164,31 +174,20 @@ impl Status {
             } else {
                 "LAST RELOAD REJECTED"
             },
-        );
+        )
+    }
+
+    /// One row per route: how it matches, where it goes, its recent figures.
+    fn routes_table(&self) -> String {
         let mut routes = vec![row(&[
             "ROUTE", "MATCH", "UPSTREAM", "REQ/S", "5XX", "P50", "P99",
         ])];
-        for r in &self.routes {
-            let f = r.stats.as_ref();
-            let host = r
-                .host
-                .as_deref()
-                .map(|h| format!("{h} "))
-                .unwrap_or_default();
-            let strip = if r.strip_prefix { " (strip)" } else { "" };
-            routes.push(vec![
-                r.name.clone(),
-                format!("{host}{} {}{strip}", r.kind, r.path),
-                r.upstream.clone(),
-                f.map_or("-".into(), |f| format!("{:.2}", f.requests_per_second)),
-                f.and_then(|f| f.error_ratio)
-                    .map_or("-".into(), |e| format!("{:.1}%", e * 100.0)),
-                millis(f.and_then(|f| f.p50_ms)),
-                millis(f.and_then(|f| f.p99_ms)),
-            ]);
-        }
-        out += &table(&routes);
-        out.push('\n');
+        routes.extend(self.routes.iter().map(Route::row));
+        table(&routes)
+    }
+
+    /// Each upstream as a heading with its eligible count, its endpoints below it.
+    fn endpoints_table(&self) -> String {
         let mut eps = vec![row(&[
             "UPSTREAM",
             "ENDPOINT",
@@ -200,35 +199,14 @@ impl Status {
             "LAST PROBE",
         ])];
         for u in &self.upstreams {
-            let verdict = match (u.endpoints.len(), u.eligible_endpoints) {
-                (0, _) => "no endpoints".to_owned(),
-                (n, 0) => format!("0/{n} eligible: NONE"),
-                (n, e) => format!("{e}/{n} eligible"),
-            };
-            eps.push(vec![format!("{} ({verdict})", u.name)]);
-            for e in &u.endpoints {
-                let state = match e.ejected_remaining_ms {
-                    Some(ms) if e.state == "ejected" => {
-                        format!("ejected ({}s left)", ms.div_ceil(1000))
-                    }
-                    _ => e.state.clone(),
-                };
-                eps.push(vec![
-                    String::new(),
-                    e.address.clone(),
-                    state,
-                    e.in_flight.to_string(),
-                    e.requests.to_string(),
-                    e.failures.to_string(),
-                    e.times_ejected.to_string(),
-                    e.last_check.as_ref().map_or("-".into(), |c| {
-                        let verdict = if c.passed { "passed" } else { "failed" };
-                        format!("{verdict}: {} ({} ms)", c.result, c.took_ms)
-                    }),
-                ]);
-            }
+            eps.push(vec![u.heading()]);
+            eps.extend(u.endpoints.iter().map(Endpoint::row));
         }
-        out += &table(&eps);
+        table(&eps)
+    }
+
+    /// What needs attention: upstreams with no eligible endpoint, a rejected reload's problems.
+    fn warnings(&self, out: &mut String) {
         let failing = self.failing();
         if !failing.is_empty() {
             let _ = writeln!(
@@ -240,7 +218,63 @@ impl Status {
         for p in &self.reload.last_failure_problems {
             let _ = writeln!(out, "last rejected reload: {p}");
         }
-        out
+    }
+}
+
+impl Route {
+    fn row(&self) -> Vec<String> {
+        let f = self.stats.as_ref();
+        let host = self
+            .host
+            .as_deref()
+            .map(|h| format!("{h} "))
+            .unwrap_or_default();
+        let strip = if self.strip_prefix { " (strip)" } else { "" };
+        vec![
+            self.name.clone(),
+            format!("{host}{} {}{strip}", self.kind, self.path),
+            self.upstream.clone(),
+            f.map_or("-".into(), |f| format!("{:.2}", f.requests_per_second)),
+            f.and_then(|f| f.error_ratio)
+                .map_or("-".into(), |e| format!("{:.1}%", e * 100.0)),
+            millis(f.and_then(|f| f.p50_ms)),
+            millis(f.and_then(|f| f.p99_ms)),
+        ]
+    }
+}
+
+impl Upstream {
+    fn heading(&self) -> String {
+        let verdict = match (self.endpoints.len(), self.eligible_endpoints) {
+            (0, _) => "no endpoints".to_owned(),
+            (n, 0) => format!("0/{n} eligible: NONE"),
+            (n, e) => format!("{e}/{n} eligible"),
+        };
+        format!("{} ({verdict})", self.name)
+    }
+}
+
+impl Endpoint {
+    fn row(&self) -> Vec<String> {
+        let state = match self.ejected_remaining_ms {
+            Some(ms) if self.state == "ejected" => {
+                format!("ejected ({}s left)", ms.div_ceil(1000))
+            }
+            _ => self.state.clone(),
+        };
+        vec![
+            String::new(),
+            self.address.clone(),
+            state,
+            self.in_flight.to_string(),
+            self.requests.to_string(),
+            self.failures.to_string(),
+            self.times_ejected.to_string(),
+            self.last_check.as_ref().map_or("-".into(), |c| {
+                let verdict = if c.passed { "passed" } else { "failed" };
+                format!("{verdict}: {} ({} ms)", c.result, c.took_ms)
+            }),
+        ]
     }
 }
 

@@ -246,13 +246,13 @@ fn check(head: &[u8]) -> Result<Head, Rejection> {
     let lines = memchr::memchr_iter(b'\n', head).count();
     let mut storage = [httparse::EMPTY_HEADER; 32];
     let mut large;
-    let fields: &mut [httparse::Header] = if lines <= storage.len() {
+    let slots: &mut [httparse::Header] = if lines <= storage.len() {
         &mut storage
     } else {
         large = vec![httparse::EMPTY_HEADER; lines];
         &mut large
     };
-    let mut req = httparse::Request::new(fields);
+    let mut req = httparse::Request::new(slots);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) | Err(_) => {
@@ -262,69 +262,92 @@ fn check(head: &[u8]) -> Result<Head, Rejection> {
         }
     }
     let http11 = req.version == Some(1);
-    let mut hosts = 0;
-    let mut length: Option<u64> = None;
-    let mut codings: Option<Vec<u8>> = None;
-    let mut connection_upgrade = false;
-    let mut upgrade = false;
-    for h in req.headers.iter() {
-        let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"host") {
-            hosts += 1;
-            if !super::host::valid(h.value) {
-                return Err(Rejection::BadRequest("invalid Host header"));
-            }
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            // Exactly one value (as nginx): a list or a repeated field, even of equal values, is
-            // refused rather than forwarded as sent for the upstream to read its own way.
-            if length.is_some() {
-                return Err(Rejection::BadRequest("more than one Content-Length"));
-            }
-            length = Some(content_length(h.value.trim_ascii())?);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            let all = codings.get_or_insert_with(Vec::new);
-            if !all.is_empty() {
-                all.push(b',');
-            }
-            all.extend_from_slice(h.value);
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            connection_upgrade |= h
-                .value
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            upgrade = true;
-        }
-    }
-    if http11 && hosts == 0 {
-        return Err(Rejection::BadRequest(
-            "an HTTP/1.1 request needs a Host header",
-        ));
-    }
-    if hosts > 1 {
-        return Err(Rejection::BadRequest("more than one Host header"));
-    }
-    let body = match (codings, length) {
-        (None, None | Some(0)) => BodyFraming::None,
-        (None, Some(n)) => BodyFraming::Length(n),
-        (Some(_), _) if !http11 => {
-            return Err(Rejection::BadRequest(
-                "HTTP/1.0 requests cannot use Transfer-Encoding",
-            ));
-        }
-        (Some(_), Some(_)) => {
-            return Err(Rejection::BadRequest(
-                "both Transfer-Encoding and Content-Length",
-            ));
-        }
-        (Some(c), None) if c.trim_ascii().eq_ignore_ascii_case(b"chunked") => BodyFraming::Chunked,
-        (Some(_), None) => return Err(Rejection::UnsupportedCoding),
-    };
+    let fields = Fields::scan(req.headers)?;
+    fields.check_host(http11)?;
     Ok(Head {
         len: head.len(),
-        body,
-        upgrade: connection_upgrade && upgrade,
+        body: fields.framing(http11)?,
+        upgrade: fields.connection_upgrade && fields.upgrade,
     })
+}
+
+/// What the header fields of one head say about its Host, framing and upgrade.
+#[derive(Default)]
+struct Fields {
+    hosts: usize,
+    length: Option<u64>,
+    /// Every `Transfer-Encoding` value, joined with commas.
+    codings: Option<Vec<u8>>,
+    connection_upgrade: bool,
+    upgrade: bool,
+}
+
+impl Fields {
+    /// Reads the fields in order; an invalid `Host` or `Content-Length` is refused where it is.
+    fn scan(headers: &[httparse::Header<'_>]) -> Result<Self, Rejection> {
+        let mut f = Self::default();
+        for h in headers {
+            let name = h.name.as_bytes();
+            if name.eq_ignore_ascii_case(b"host") {
+                f.hosts += 1;
+                if !super::host::valid(h.value) {
+                    return Err(Rejection::BadRequest("invalid Host header"));
+                }
+            } else if name.eq_ignore_ascii_case(b"content-length") {
+                // Exactly one value (as nginx): a list or a repeated field, even of equal values,
+                // is refused rather than forwarded as sent for the upstream to read its own way.
+                if f.length.is_some() {
+                    return Err(Rejection::BadRequest("more than one Content-Length"));
+                }
+                f.length = Some(content_length(h.value.trim_ascii())?);
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                let all = f.codings.get_or_insert_with(Vec::new);
+                if !all.is_empty() {
+                    all.push(b',');
+                }
+                all.extend_from_slice(h.value);
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                f.connection_upgrade |= h
+                    .value
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+            } else if name.eq_ignore_ascii_case(b"upgrade") {
+                f.upgrade = true;
+            }
+        }
+        Ok(f)
+    }
+
+    /// Exactly one `Host`; HTTP/1.0 may have none.
+    fn check_host(&self, http11: bool) -> Result<(), Rejection> {
+        if http11 && self.hosts == 0 {
+            return Err(Rejection::BadRequest(
+                "an HTTP/1.1 request needs a Host header",
+            ));
+        }
+        if self.hosts > 1 {
+            return Err(Rejection::BadRequest("more than one Host header"));
+        }
+        Ok(())
+    }
+
+    /// How the body is delimited: one unambiguous way, chunked as the only transfer coding.
+    fn framing(&self, http11: bool) -> Result<BodyFraming, Rejection> {
+        match (&self.codings, self.length) {
+            (None, None | Some(0)) => Ok(BodyFraming::None),
+            (None, Some(n)) => Ok(BodyFraming::Length(n)),
+            (Some(_), _) if !http11 => Err(Rejection::BadRequest(
+                "HTTP/1.0 requests cannot use Transfer-Encoding",
+            )),
+            (Some(_), Some(_)) => Err(Rejection::BadRequest(
+                "both Transfer-Encoding and Content-Length",
+            )),
+            (Some(c), None) if c.trim_ascii().eq_ignore_ascii_case(b"chunked") => {
+                Ok(BodyFraming::Chunked)
+            }
+            (Some(_), None) => Err(Rejection::UnsupportedCoding),
+        }
+    }
 }
 
 /// One `Content-Length` value: 1 to 19 digits.
