@@ -25,13 +25,13 @@
 //! a complete head and parses it without reading (Pingora alone buffers about 1 MiB of header and
 //! bounds only each read).
 
+use crate::connections::ConnectionGuard;
 use crate::downstream::Downstream;
 use crate::edge::body::BodyGate;
 use crate::edge::head::{self, HeadLimits, Rejection};
 use crate::edge::reject;
 use crate::h2c;
 use crate::proxy::TrinityProxy;
-use crate::server::ConnectionGuard;
 use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp};

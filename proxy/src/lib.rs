@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod config;
+mod connections;
 pub mod demo;
 pub mod discovery;
 pub mod downstream;

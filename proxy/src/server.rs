@@ -12,6 +12,7 @@
 
 use crate::admin;
 use crate::config::Config;
+use crate::connections::{ConnectionGuard, Connections};
 use crate::downstream::{DEFAULT_WRITE_BUFFER, Downstream};
 use crate::keepalive;
 use crate::listen;
@@ -30,10 +31,9 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Upstream connections kept idle for reuse, per upstream endpoint group.
@@ -80,30 +80,6 @@ struct Shared {
     connections: Arc<Connections>,
     keepalive_timeout: Duration,
     write_buffer: usize,
-}
-
-/// Open downstream connections, with a wake-up when the last one closes.
-#[derive(Default)]
-struct Connections {
-    open: AtomicUsize,
-    idle: Notify,
-}
-
-pub(crate) struct ConnectionGuard {
-    connections: Arc<Connections>,
-    gauge: prometheus::IntGauge,
-    /// The serving worker's `trinity_proxy_worker_connections` gauge.
-    worker: prometheus::IntGauge,
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.gauge.dec();
-        self.worker.dec();
-        if self.connections.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.connections.idle.notify_waiters();
-        }
-    }
 }
 
 /// How long startup waits for the first discovery answers before serving anyway.
@@ -262,7 +238,7 @@ impl Server {
         tracing::info!(drain_delay = ?cfg.drain_delay, timeout = ?cfg.timeout, "draining: readiness off, still serving");
         tokio::time::sleep(cfg.drain_delay).await;
         tracing::info!(
-            open = self.shared.connections.open.load(Ordering::Acquire),
+            open = self.shared.connections.open(),
             "drain delay over: stop accepting, finishing in-flight requests"
         );
         self.shutdown(cfg.timeout).await;
@@ -277,19 +253,10 @@ impl Server {
             app.cleanup().await;
         }
         let connections = &self.shared.connections;
-        let drained = tokio::time::timeout(timeout, async {
-            loop {
-                let idle = connections.idle.notified();
-                if connections.open.load(Ordering::Acquire) == 0 {
-                    break;
-                }
-                idle.await;
-            }
-        })
-        .await;
+        let drained = tokio::time::timeout(timeout, connections.all_closed()).await;
         if drained.is_err() {
             tracing::warn!(
-                open = connections.open.load(Ordering::Acquire),
+                open = connections.open(),
                 "shutdown timeout reached with connections still open"
             );
         }
@@ -329,7 +296,7 @@ async fn accept_loop(
         };
         // Past the cap, close at once: no task, no buffer, no TLS or header work.
         let max = shared.state.table.load().limits.max_connections;
-        if shared.connections.open.load(Ordering::Acquire) >= max {
+        if shared.connections.open() >= max {
             shared.state.metrics.edge.over_max_connections.inc();
             continue;
         }
@@ -376,16 +343,9 @@ async fn inbox_loop(
 impl Shared {
     /// Counts a connection as open, served by worker `worker`, until the guard is dropped.
     fn count(&self, worker: usize) -> ConnectionGuard {
-        self.connections.open.fetch_add(1, Ordering::AcqRel);
         let gauge = self.state.metrics.downstream_connections.clone();
-        gauge.inc();
         let worker = self.workers.get(worker).load.clone();
-        worker.inc();
-        ConnectionGuard {
-            connections: self.connections.clone(),
-            gauge,
-            worker,
-        }
+        self.connections.count(gauge, worker)
     }
 
     /// Serves an accepted connection on worker `me` (the current runtime) until it closes.
