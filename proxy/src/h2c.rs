@@ -23,18 +23,17 @@
 //! connection counts once toward `limits.max_connections`. A connection with no stream for the
 //! keep-alive timeout (60 s) is closed, checked once per timeout.
 
+use crate::app::App;
 use crate::config::H2cPeers;
 use crate::downstream::Downstream;
 use crate::edge::reject::send_and_linger;
 use crate::headers::is_trusted;
-use crate::proxy::TrinityProxy;
 use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::HttpServerApp;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::http::v2::server::{self, H2Accept, HttpSession, default_h2_options};
 use pingora::protocols::{Digest, GetProxyDigest, GetSocketDigest, GetTimingDigest};
-use pingora::proxy::HttpProxy;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -54,7 +53,7 @@ pub fn is_preface(first: &[u8]) -> bool {
 /// Serves one h2c connection whose first bytes (`first`) were already read, or refuses it when
 /// `limits.h2c` does not admit its peer.
 pub async fn serve(
-    app: Arc<HttpProxy<TrinityProxy>>,
+    app: App,
     state: Arc<State>,
     mut stream: Box<Downstream>,
     first: BytesMut,

@@ -25,18 +25,17 @@
 //! a complete head and parses it without reading (Pingora alone buffers about 1 MiB of header and
 //! bounds only each read).
 
+use crate::app::App;
 use crate::connections::ConnectionGuard;
 use crate::downstream::Downstream;
 use crate::edge::body::BodyGate;
 use crate::edge::head::{self, HeadLimits, Rejection};
 use crate::edge::reject;
 use crate::h2c;
-use crate::proxy::TrinityProxy;
 use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp};
 use pingora::protocols::http::ServerSession;
-use pingora::proxy::HttpProxy;
 use std::future::poll_fn;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -53,8 +52,6 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pingora's initial request-header buffer (`INIT_HEADER_BUF_SIZE`): the first read fills at most
 /// this much, and the buffer handed over grows in place if the header is longer.
 const FIRST_READ: usize = 4096;
-
-type App = Arc<HttpProxy<TrinityProxy>>;
 
 /// Serves every request of one accepted connection.
 pub(crate) async fn serve(

@@ -5,6 +5,7 @@
 //! route's [`upstream::Pool`] → forwarding headers → Pingora proxies → metrics + access log.
 
 pub mod admin;
+pub mod app;
 pub mod config;
 mod connections;
 pub mod demo;

@@ -11,12 +11,12 @@
 //! admin listener and the rest of the control plane run on the runtime that starts the server.
 
 use crate::admin;
+use crate::app::{self, App};
 use crate::config::Config;
 use crate::connections::{ConnectionGuard, Connections};
 use crate::downstream::{DEFAULT_WRITE_BUFFER, Downstream};
 use crate::keepalive;
 use crate::listen;
-use crate::proxy::TrinityProxy;
 use crate::reload::{self, Reloader};
 use crate::state::State;
 use crate::stats;
@@ -25,7 +25,6 @@ use pingora::apps::ServerApp;
 use pingora::protocols::GetSocketDigest;
 use pingora::protocols::SocketDigest;
 use pingora::protocols::l4::stream::Stream;
-use pingora::proxy::{HttpProxy, http_proxy};
 use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -51,8 +50,6 @@ pub enum ServerError {
     #[error("starting the worker threads: {0}")]
     Workers(std::io::Error),
 }
-
-type App = Arc<HttpProxy<TrinityProxy>>;
 
 /// A connection handed to another worker: the socket out of the acceptor's reactor, its peer,
 /// and its guard (it counts for the receiving worker, and towards the cap, from the hand-over).
@@ -126,7 +123,7 @@ impl Server {
                 .map_err(ServerError::Workers)?;
         let conf = Arc::new(conf);
         let apps = (0..workers.len())
-            .map(|_| Arc::new(http_proxy(&conf, TrinityProxy::new(state.clone()))))
+            .map(|_| app::new(&conf, state.clone()))
             .collect();
         // Whole seconds, at least 1: Pingora's keep-alive timeout is in seconds, 0 meaning none.
         let keepalive_timeout = Duration::from_secs(
