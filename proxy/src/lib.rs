@@ -1,6 +1,6 @@
 //! trinity-proxy: the Trinity ingress data plane on Pingora.
 //!
-//! Data flow (see `proxy.rs`): listener → request id, client IP, path normalisation → route
+//! Data flow (see `proxy/mod.rs`): listener → request id, client IP, path normalisation → route
 //! lookup in an `ArcSwap` snapshot of the [`routing::RouteTable`] → endpoint selection in the
 //! route's [`upstream::Pool`] → forwarding headers → Pingora proxies → metrics + access log.
 
