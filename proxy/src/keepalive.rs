@@ -12,12 +12,9 @@
 //! timeout.
 //!
 //! The keep-alive timeout is one tokio timer per connection, armed once and moved only when it
-//! fires (see [`next_request`]), not a new timer per request. The worker's timer wheel is often
-//! empty when it parks (no connection is waiting between requests), and tokio then wakes its own
-//! driver through its eventfd for the next timer registered, even from the worker's own thread
-//! (tokio 1.54 `runtime/time/mod.rs`, `reregister`: `next_wake` is `None`). A timer per request
-//! cost an eventfd write and an `epoll_wait` per request on a lone connection (0.18 writes per
-//! request with 8 busy ones).
+//! fires (see [`next_request`]), not a new timer per request: a timer registered on a worker that
+//! parked with an empty timer wheel makes tokio wake its own driver, which a timer per request
+//! paid on every request (benches/RESULTS.md, "one keep-alive timer per connection").
 //!
 //! Once a request's first bytes are in, the rest of its head is read here too (`edge::head`):
 //! under `limits.max_header_bytes` / `limits.max_headers` and one `timeouts.client_header`
