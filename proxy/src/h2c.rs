@@ -24,7 +24,7 @@
 //! keep-alive timeout (60 s) is closed, checked once per timeout.
 
 use crate::app::App;
-use crate::config::H2cPeers;
+use crate::config::{ClientTimeouts, H2cPeers, Limits};
 use crate::downstream::Downstream;
 use crate::edge::reject::send_and_linger;
 use crate::headers::is_trusted;
@@ -32,7 +32,9 @@ use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::HttpServerApp;
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::http::v2::server::{self, H2Accept, HttpSession, default_h2_options};
+use pingora::protocols::http::v2::server::{
+    self, H2Accept, H2Options, HttpSession, default_h2_options,
+};
 use pingora::protocols::{Digest, GetProxyDigest, GetSocketDigest, GetTimingDigest};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,34 +62,18 @@ pub async fn serve(
     idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // The head deadline counts from the connection's first bytes, read just now.
-    let (limits, timeouts, admitted) = {
-        let table = state.table.load();
-        let peer = stream.peer_ip();
-        let admitted = match table.limits.h2c {
-            H2cPeers::Any => true,
-            H2cPeers::Off => false,
-            H2cPeers::TrustedProxies => peer.is_some_and(|ip| is_trusted(ip, &table.client_ip)),
-        };
-        (table.limits, table.client_timeouts, admitted)
-    };
+    let (limits, timeouts, admitted) = admission(&state, &stream);
     let edge = &state.metrics.edge;
     if !admitted {
         edge.connection_rejected("h2c").inc();
         send_and_linger(&mut *stream, &refusal(), timeouts.client_write).await;
         return;
     }
+    // The head deadline counts from the connection's first bytes, read just now.
     let deadline = Instant::now() + timeouts.client_header;
     stream.unread(first);
-    let digest = Arc::new(Digest {
-        ssl_digest: None,
-        timing_digest: stream.get_timing_digest(),
-        proxy_digest: stream.get_proxy_digest(),
-        socket_digest: stream.get_socket_digest(),
-    });
-    let mut options = default_h2_options();
-    options.max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    options.max_concurrent_streams(MAX_STREAMS);
+    let digest = digest(&stream);
+    let options = h2_options(&limits);
     let mut conn =
         match tokio::time::timeout_at(deadline, server::handshake(stream, Some(options))).await {
             Ok(Ok(conn)) => conn,
@@ -139,16 +125,7 @@ pub async fn serve(
             Ok(Some(H2Accept::Session(session))) => {
                 awaiting_first = false;
                 last_stream = Instant::now();
-                let app = app.clone();
-                let shutdown = shutdown.clone();
-                let in_flight = streams.clone();
-                let mut session = ServerSession::new_http2(session);
-                // Each response write waits at most this long for the client's window or socket.
-                session.set_write_timeout(Some(timeouts.client_write));
-                tokio::spawn(async move {
-                    let _in_flight = in_flight;
-                    app.process_new_http(session, &shutdown).await;
-                });
+                spawn_stream(&app, session, &shutdown, &streams, timeouts.client_write);
             }
             Ok(Some(H2Accept::Rejected)) => {}
             Ok(None) => return,
@@ -158,6 +135,57 @@ pub async fn serve(
             }
         }
     }
+}
+
+/// The connection's edge limits and client timeouts, and whether `limits.h2c` admits its peer.
+fn admission(state: &State, stream: &Downstream) -> (Limits, ClientTimeouts, bool) {
+    let table = state.table.load();
+    let peer = stream.peer_ip();
+    let admitted = match table.limits.h2c {
+        H2cPeers::Any => true,
+        H2cPeers::Off => false,
+        H2cPeers::TrustedProxies => peer.is_some_and(|ip| is_trusted(ip, &table.client_ip)),
+    };
+    (table.limits, table.client_timeouts, admitted)
+}
+
+/// What every stream's session reports of the connection (no TLS on h2c).
+fn digest(stream: &Downstream) -> Arc<Digest> {
+    Arc::new(Digest {
+        ssl_digest: None,
+        timing_digest: stream.get_timing_digest(),
+        proxy_digest: stream.get_proxy_digest(),
+        socket_digest: stream.get_socket_digest(),
+    })
+}
+
+/// The HTTP/2 settings: Pingora's defaults, the header list bounded by
+/// `limits.max_header_bytes`, at most [`MAX_STREAMS`] concurrent streams.
+fn h2_options(limits: &Limits) -> H2Options {
+    let mut options = default_h2_options();
+    options.max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    options.max_concurrent_streams(MAX_STREAMS);
+    options
+}
+
+/// Serves one stream in its own task, counted in `in_flight` until it ends.
+fn spawn_stream(
+    app: &App,
+    session: HttpSession,
+    shutdown: &watch::Receiver<bool>,
+    in_flight: &Arc<()>,
+    write_timeout: Duration,
+) {
+    let in_flight = in_flight.clone();
+    let app = app.clone();
+    let shutdown = shutdown.clone();
+    let mut session = ServerSession::new_http2(session);
+    // Each response write waits at most this long for the client's window or socket.
+    session.set_write_timeout(Some(write_timeout));
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        app.process_new_http(session, &shutdown).await;
+    });
 }
 
 /// The server preface (an empty SETTINGS frame) and a GOAWAY with `HTTP_1_1_REQUIRED` (0xd) for
