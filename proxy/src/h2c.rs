@@ -23,12 +23,12 @@
 //! connection counts once toward `limits.max_connections`. A connection with no stream for the
 //! keep-alive timeout (60 s) is closed, checked once per timeout.
 
+use crate::app::App;
 use crate::config::{ClientTimeouts, H2cPeers, Limits};
 use crate::downstream::Downstream;
 use crate::edge::reject::send_and_linger;
 use crate::headers::is_trusted;
 use crate::metrics::EdgeMetrics;
-use crate::proxy::TrinityProxy;
 use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::HttpServerApp;
@@ -37,7 +37,6 @@ use pingora::protocols::http::v2::server::{
     self, H2Accept, H2Options, HttpSession, default_h2_options,
 };
 use pingora::protocols::{Digest, GetProxyDigest, GetSocketDigest, GetTimingDigest};
-use pingora::proxy::HttpProxy;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,7 +57,7 @@ pub fn is_preface(first: &[u8]) -> bool {
 /// Serves one h2c connection whose first bytes (`first`) were already read, or refuses it when
 /// `limits.h2c` does not admit its peer.
 pub async fn serve(
-    app: Arc<HttpProxy<TrinityProxy>>,
+    app: App,
     state: Arc<State>,
     mut stream: Box<Downstream>,
     first: BytesMut,
@@ -155,7 +154,7 @@ async fn within_head_deadline<C>(
 
 /// What each stream of the connection is served with.
 struct PerStream {
-    app: Arc<HttpProxy<TrinityProxy>>,
+    app: App,
     shutdown: watch::Receiver<bool>,
     /// Each response write waits at most this long for the client's window or socket.
     write_timeout: Duration,

@@ -12,12 +12,9 @@
 //! timeout.
 //!
 //! The keep-alive timeout is one tokio timer per connection, armed once and moved only when it
-//! fires (see [`next_request`]), not a new timer per request. The worker's timer wheel is often
-//! empty when it parks (no connection is waiting between requests), and tokio then wakes its own
-//! driver through its eventfd for the next timer registered, even from the worker's own thread
-//! (tokio 1.54 `runtime/time/mod.rs`, `reregister`: `next_wake` is `None`). A timer per request
-//! cost an eventfd write and an `epoll_wait` per request on a lone connection (0.18 writes per
-//! request with 8 busy ones).
+//! fires (see [`next_request`]), not a new timer per request: a timer registered on a worker that
+//! parked with an empty timer wheel makes tokio wake its own driver, which a timer per request
+//! paid on every request (benches/RESULTS.md, "one keep-alive timer per connection").
 //!
 //! Once a request's first bytes are in, the rest of its head is read here too (`edge::head`):
 //! under `limits.max_header_bytes` / `limits.max_headers` and one `timeouts.client_header`
@@ -25,18 +22,18 @@
 //! a complete head and parses it without reading (Pingora alone buffers about 1 MiB of header and
 //! bounds only each read).
 
+use crate::app::App;
+use crate::config::ClientTimeouts;
+use crate::connections::ConnectionGuard;
 use crate::downstream::Downstream;
 use crate::edge::body::BodyGate;
-use crate::edge::head::{self, HeadLimits, Rejection};
+use crate::edge::head::{self, Head, HeadLimits, Rejection};
 use crate::edge::reject;
 use crate::h2c;
-use crate::proxy::TrinityProxy;
-use crate::server::ConnectionGuard;
 use crate::state::State;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp};
 use pingora::protocols::http::ServerSession;
-use pingora::proxy::HttpProxy;
 use std::future::poll_fn;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -53,8 +50,6 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pingora's initial request-header buffer (`INIT_HEADER_BUF_SIZE`): the first read fills at most
 /// this much, and the buffer handed over grows in place if the header is longer.
 const FIRST_READ: usize = 4096;
-
-type App = Arc<HttpProxy<TrinityProxy>>;
 
 /// Serves every request of one accepted connection.
 pub(crate) async fn serve(
@@ -100,47 +95,14 @@ pub(crate) async fn serve(
                 return;
             }
         };
-        // Bytes a pipelining client sent earlier and the transport still holds follow the head
-        // (its body, then the next requests): the body read below must not skip them.
-        let earlier = stream.take_held();
-        if !earlier.is_empty() {
-            buf.extend_from_slice(&earlier);
-        }
-        // The head and the body bytes read with it go to Pingora; bytes past the body (a
-        // pipelined request) are held back for the next turn of this loop.
-        let mut body = BodyGate::new(head.body);
-        let in_buffer = match body.feed(&buf[head.len..]) {
-            Ok(n) => n,
-            Err(e) => {
-                let rejection = Rejection::BadRequest(e.0);
-                refuse(&state, &mut stream, rejection, client_timeouts.client_write).await;
-                return;
-            }
-        };
-        // A copy, not `split_off`: the held bytes must not keep the head's buffer alive.
-        let end = head.len + in_buffer;
-        let held = match buf.len() > end {
-            true => BytesMut::from(&buf[end..]),
-            false => BytesMut::new(),
-        };
-        buf.truncate(end);
-        stream.begin_request(body, held, head.upgrade);
-
-        let mut session = ServerSession::new_http1(stream);
-        session.set_write_timeout(Some(client_timeouts.client_write));
-        // Pingora's HTTP/1 body reads: the longest pause of a client inside its body (408).
-        session.set_read_timeout(Some(client_timeouts.client_body));
-        if let Some(s) = settings {
-            s.apply_to_session(&mut session);
+        if let Err(rejection) = begin_request(&mut stream, &mut buf, head) {
+            refuse(&state, &mut stream, rejection, client_timeouts.client_write).await;
+            return;
         }
         // No keep-alive once shutting down; Pingora sets its own value again once the head is
         // parsed (it never reads for it: the head is complete).
-        session.set_keepalive((!*shutdown.borrow()).then_some(timeout.as_secs()));
-        // Pipelining stays off in Pingora (the transport holds pipelined bytes back instead), so
-        // the settings carry no prefix of their own.
-        if let ServerSession::H1(h1) = &mut session {
-            h1.set_pipelined_prefix(buf);
-        }
+        let keepalive = (!*shutdown.borrow()).then_some(timeout.as_secs());
+        let session = session(stream, buf, settings, client_timeouts, keepalive);
         let Some(reused) = app.process_new_http(session, &shutdown).await else {
             return;
         };
@@ -153,6 +115,56 @@ pub(crate) async fn serve(
         stream.end_request();
         settings = kept;
     }
+}
+
+/// Starts the request whose head `buf` begins with: `buf` is cut to the head and the body bytes
+/// read with it (for Pingora), and the transport holds back what follows the body (a pipelined
+/// request) for the next turn of the connection loop. Fails when the body's framing is broken.
+fn begin_request(stream: &mut Downstream, buf: &mut BytesMut, head: Head) -> Result<(), Rejection> {
+    // Bytes a pipelining client sent earlier and the transport still holds follow the head
+    // (its body, then the next requests): the body read below must not skip them.
+    let earlier = stream.take_held();
+    if !earlier.is_empty() {
+        buf.extend_from_slice(&earlier);
+    }
+    let mut body = BodyGate::new(head.body);
+    let in_buffer = body
+        .feed(&buf[head.len..])
+        .map_err(|e| Rejection::BadRequest(e.0))?;
+    // A copy, not `split_off`: the held bytes must not keep the head's buffer alive.
+    let end = head.len + in_buffer;
+    let held = match buf.len() > end {
+        true => BytesMut::from(&buf[end..]),
+        false => BytesMut::new(),
+    };
+    buf.truncate(end);
+    stream.begin_request(body, held, head.upgrade);
+    Ok(())
+}
+
+/// Pingora's session for one request on `stream`, parsing from `buf` (the head and the body
+/// bytes read with it), with the client timeouts and the settings kept from earlier requests.
+fn session(
+    stream: Box<Downstream>,
+    buf: BytesMut,
+    settings: Option<HttpPersistentSettings>,
+    client_timeouts: ClientTimeouts,
+    keepalive: Option<u64>,
+) -> ServerSession {
+    let mut session = ServerSession::new_http1(stream);
+    session.set_write_timeout(Some(client_timeouts.client_write));
+    // Pingora's HTTP/1 body reads: the longest pause of a client inside its body (408).
+    session.set_read_timeout(Some(client_timeouts.client_body));
+    if let Some(s) = settings {
+        s.apply_to_session(&mut session);
+    }
+    session.set_keepalive(keepalive);
+    // Pipelining stays off in Pingora (the transport holds pipelined bytes back instead), so
+    // the settings carry no prefix of their own.
+    if let ServerSession::H1(h1) = &mut session {
+        h1.set_pipelined_prefix(buf);
+    }
+    session
 }
 
 /// Counts and answers a head the edge refused, then lets the connection go.

@@ -1,11 +1,13 @@
 //! trinity-proxy: the Trinity ingress data plane on Pingora.
 //!
-//! Data flow (see `proxy.rs`): listener → request id, client IP, path normalisation → route
+//! Data flow (see `proxy/mod.rs`): listener → request id, client IP, path normalisation → route
 //! lookup in an `ArcSwap` snapshot of the [`routing::RouteTable`] → endpoint selection in the
 //! route's [`upstream::Pool`] → forwarding headers → Pingora proxies → metrics + access log.
 
 pub mod admin;
+pub mod app;
 pub mod config;
+mod connections;
 pub mod demo;
 pub mod discovery;
 pub mod downstream;
@@ -15,12 +17,12 @@ pub mod headers;
 pub mod health;
 pub mod heap;
 mod keepalive;
-pub mod limit;
 pub mod listen;
 pub mod log;
 pub mod metrics;
 pub mod path;
 pub mod proxy;
+pub mod rate_limit;
 pub mod reload;
 pub mod respond;
 pub mod retry;

@@ -11,8 +11,8 @@
 use crate::config::{
     ClientIpConfig, ClientTimeouts, Config, Limits, PathMatch, ShutdownConfig, Timeouts,
 };
-use crate::limit::RateLimiter;
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::rate_limit::RateLimiter;
 use crate::upstream::Pool;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -11,11 +11,12 @@
 //! admin listener and the rest of the control plane run on the runtime that starts the server.
 
 use crate::admin;
+use crate::app::{self, App};
 use crate::config::Config;
+use crate::connections::{ConnectionGuard, Connections};
 use crate::downstream::{DEFAULT_WRITE_BUFFER, Downstream};
 use crate::keepalive;
 use crate::listen;
-use crate::proxy::TrinityProxy;
 use crate::reload::{self, Reloader};
 use crate::state::State;
 use crate::stats;
@@ -24,16 +25,15 @@ use pingora::apps::ServerApp;
 use pingora::protocols::GetSocketDigest;
 use pingora::protocols::SocketDigest;
 use pingora::protocols::l4::stream::Stream;
-use pingora::proxy::{HttpProxy, http_proxy};
 use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Upstream connections kept idle for reuse, per upstream endpoint group.
@@ -51,8 +51,6 @@ pub enum ServerError {
     #[error("starting the worker threads: {0}")]
     Workers(std::io::Error),
 }
-
-type App = Arc<HttpProxy<TrinityProxy>>;
 
 /// A connection handed to another worker: the socket out of the acceptor's reactor, its peer,
 /// and its guard (it counts for the receiving worker, and towards the cap, from the hand-over).
@@ -80,30 +78,6 @@ struct Shared {
     connections: Arc<Connections>,
     keepalive_timeout: Duration,
     write_buffer: usize,
-}
-
-/// Open downstream connections, with a wake-up when the last one closes.
-#[derive(Default)]
-struct Connections {
-    open: AtomicUsize,
-    idle: Notify,
-}
-
-pub(crate) struct ConnectionGuard {
-    connections: Arc<Connections>,
-    gauge: prometheus::IntGauge,
-    /// The serving worker's `trinity_proxy_worker_connections` gauge.
-    worker: prometheus::IntGauge,
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.gauge.dec();
-        self.worker.dec();
-        if self.connections.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.connections.idle.notify_waiters();
-        }
-    }
 }
 
 /// How long startup waits for the first discovery answers before serving anyway.
@@ -150,61 +124,30 @@ impl Server {
                 .map_err(ServerError::Workers)?;
         let conf = Arc::new(conf);
         let apps = (0..workers.len())
-            .map(|_| Arc::new(http_proxy(&conf, TrinityProxy::new(state.clone()))))
+            .map(|_| app::new(&conf, state.clone()))
             .collect();
-        // Whole seconds, at least 1: Pingora's keep-alive timeout is in seconds, 0 meaning none.
-        let keepalive_timeout = Duration::from_secs(
-            options
-                .keepalive_timeout
-                .unwrap_or(keepalive::KEEPALIVE_TIMEOUT)
-                .as_secs()
-                .max(1),
-        );
         let shared = Arc::new(Shared {
             workers,
             apps,
             state: state.clone(),
             connections: Arc::new(Connections::default()),
-            keepalive_timeout,
-            // Benchmark knob (benches/load/run.py --variant): 0 turns write coalescing off.
-            write_buffer: std::env::var("TRINITY_DOWNSTREAM_WRITE_BUFFER")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(DEFAULT_WRITE_BUFFER),
+            keepalive_timeout: keepalive_timeout(options.keepalive_timeout),
+            write_buffer: write_buffer(),
         });
         let mut tasks = Vec::new();
-        let mut listen_addrs = Vec::new();
-        for addr in &config.listeners {
-            let bind_error = |source| ServerError::Bind {
-                addr: *addr,
-                source,
-            };
-            let (sockets, local) = listen::bind(*addr, shared.workers.len(), options.listener)
-                .await
-                .map_err(bind_error)?;
-            listen_addrs.push(local);
-            for ((i, worker), own) in shared.workers.iter().enumerate().zip(sockets) {
-                let loop_ = accept_loop(i, own, shared.clone(), shutdown_rx.clone());
-                tasks.push(worker.handle.spawn(loop_));
-            }
-        }
+        let listen_addrs = shared
+            .listen(
+                &config.listeners,
+                options.listener,
+                &shutdown_rx,
+                &mut tasks,
+            )
+            .await?;
         for (i, inbox) in inboxes.into_iter().enumerate() {
             let loop_ = inbox_loop(i, inbox, shared.clone(), shutdown_rx.clone());
             tasks.push(shared.workers.get(i).handle.spawn(loop_));
         }
-        let admin_listener =
-            TcpListener::bind(config.admin)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: config.admin,
-                    source,
-                })?;
-        let admin_addr = admin_listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind {
-                addr: config.admin,
-                source,
-            })?;
+        let (admin_listener, admin_addr) = bind_admin(config.admin).await?;
         // Per-route windows for the status page, sampled on this (control-plane) runtime.
         tasks.push(tokio::spawn(stats::run(state.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(admin::serve(
@@ -214,17 +157,10 @@ impl Server {
         )));
 
         let reloader = options.config_path.map(|path| {
-            let hup = options.hangup.map(Ok).unwrap_or_else(|| {
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            });
-            if let Err(e) = &hup {
-                tracing::warn!(error = %e, "no SIGHUP handler: reloads follow file changes only");
-            }
+            let hup = hangups(options.hangup);
             let loaded = options.config_text.as_deref();
-            (
-                Arc::new(Reloader::new(&path, state.clone(), config.clone(), loaded)),
-                hup.ok(),
-            )
+            let reloader = Reloader::new(&path, state.clone(), config.clone(), loaded);
+            (Arc::new(reloader), hup)
         });
         state.activate(DISCOVERY_WAIT).await;
         if let Some((reloader, hup)) = reloader {
@@ -262,7 +198,7 @@ impl Server {
         tracing::info!(drain_delay = ?cfg.drain_delay, timeout = ?cfg.timeout, "draining: readiness off, still serving");
         tokio::time::sleep(cfg.drain_delay).await;
         tracing::info!(
-            open = self.shared.connections.open.load(Ordering::Acquire),
+            open = self.shared.connections.open(),
             "drain delay over: stop accepting, finishing in-flight requests"
         );
         self.shutdown(cfg.timeout).await;
@@ -277,19 +213,10 @@ impl Server {
             app.cleanup().await;
         }
         let connections = &self.shared.connections;
-        let drained = tokio::time::timeout(timeout, async {
-            loop {
-                let idle = connections.idle.notified();
-                if connections.open.load(Ordering::Acquire) == 0 {
-                    break;
-                }
-                idle.await;
-            }
-        })
-        .await;
+        let drained = tokio::time::timeout(timeout, connections.all_closed()).await;
         if drained.is_err() {
             tracing::warn!(
-                open = connections.open.load(Ordering::Acquire),
+                open = connections.open(),
                 "shutdown timeout reached with connections still open"
             );
         }
@@ -297,6 +224,42 @@ impl Server {
             t.abort();
         }
     }
+}
+
+/// The keep-alive timeout in whole seconds, at least 1 (Pingora's is in seconds, 0 meaning
+/// none); default [`keepalive::KEEPALIVE_TIMEOUT`].
+fn keepalive_timeout(option: Option<Duration>) -> Duration {
+    let timeout = option.unwrap_or(keepalive::KEEPALIVE_TIMEOUT);
+    Duration::from_secs(timeout.as_secs().max(1))
+}
+
+/// The client write buffer's size. Benchmark knob (benches/load/run.py --variant):
+/// `TRINITY_DOWNSTREAM_WRITE_BUFFER=0` turns write coalescing off.
+fn write_buffer() -> usize {
+    std::env::var("TRINITY_DOWNSTREAM_WRITE_BUFFER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_WRITE_BUFFER)
+}
+
+/// The admin listener and its bound address.
+async fn bind_admin(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let bind_error = |source| ServerError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
+/// The SIGHUP stream for reloads: the caller's (registered early), else one registered now;
+/// none when that fails (reloads then follow file changes only).
+fn hangups(early: Option<Signal>) -> Option<Signal> {
+    let hup = early
+        .map(Ok)
+        .unwrap_or_else(|| signal(SignalKind::hangup()));
+    if let Err(e) = &hup {
+        tracing::warn!(error = %e, "no SIGHUP handler: reloads follow file changes only");
+    }
+    hup.ok()
 }
 
 /// Worker `me`'s accept loop on one listener.
@@ -329,7 +292,7 @@ async fn accept_loop(
         };
         // Past the cap, close at once: no task, no buffer, no TLS or header work.
         let max = shared.state.table.load().limits.max_connections;
-        if shared.connections.open.load(Ordering::Acquire) >= max {
+        if shared.connections.open() >= max {
             shared.state.metrics.edge.over_max_connections.inc();
             continue;
         }
@@ -374,18 +337,35 @@ async fn inbox_loop(
 }
 
 impl Shared {
+    /// Binds every public listener (each worker's socket of it, per `mode`) and starts the
+    /// workers' accept loops on them; the bound addresses, in `listeners` order.
+    async fn listen(
+        self: &Arc<Self>,
+        listeners: &[SocketAddr],
+        mode: listen::Mode,
+        shutdown: &watch::Receiver<bool>,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> Result<Vec<SocketAddr>, ServerError> {
+        let mut bound = Vec::new();
+        for &addr in listeners {
+            let bind_error = |source| ServerError::Bind { addr, source };
+            let (sockets, local) = listen::bind(addr, self.workers.len(), mode)
+                .await
+                .map_err(bind_error)?;
+            bound.push(local);
+            for ((i, worker), own) in self.workers.iter().enumerate().zip(sockets) {
+                let loop_ = accept_loop(i, own, self.clone(), shutdown.clone());
+                tasks.push(worker.handle.spawn(loop_));
+            }
+        }
+        Ok(bound)
+    }
+
     /// Counts a connection as open, served by worker `worker`, until the guard is dropped.
     fn count(&self, worker: usize) -> ConnectionGuard {
-        self.connections.open.fetch_add(1, Ordering::AcqRel);
         let gauge = self.state.metrics.downstream_connections.clone();
-        gauge.inc();
         let worker = self.workers.get(worker).load.clone();
-        worker.inc();
-        ConnectionGuard {
-            connections: self.connections.clone(),
-            gauge,
-            worker,
-        }
+        self.connections.count(gauge, worker)
     }
 
     /// Serves an accepted connection on worker `me` (the current runtime) until it closes.

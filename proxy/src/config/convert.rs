@@ -280,28 +280,7 @@ impl Checker {
         r: FileRoute,
         upstreams: &[UpstreamConfig],
     ) -> Option<RouteConfig> {
-        let matcher = match (r.prefix, r.path) {
-            (Some(_), Some(_)) => {
-                self.problem(
-                    format!("{base}.path"),
-                    "give either `prefix` or `path`, not both",
-                );
-                return None;
-            }
-            (None, None) => {
-                self.problem(
-                    base,
-                    "needs `prefix` (segment match) or `path` (exact match)",
-                );
-                return None;
-            }
-            (Some(p), None) => {
-                PathMatch::Prefix(self.route_path(&format!("{base}.prefix"), p, true)?)
-            }
-            (None, Some(p)) => {
-                PathMatch::Exact(self.route_path(&format!("{base}.path"), p, false)?)
-            }
-        };
+        let matcher = self.route_matcher(base, r.prefix, r.path)?;
         let host = r.host.and_then(|h| self.host(&format!("{base}.host"), &h));
         let upstream = upstreams.iter().position(|u| u.name == r.upstream);
         if upstream.is_none() {
@@ -356,6 +335,37 @@ impl Checker {
             redirect_trailing_slash: r.redirect_trailing_slash,
             timeouts,
         })
+    }
+
+    /// A route's `prefix` or `path` (exactly one of them).
+    fn route_matcher(
+        &mut self,
+        base: &str,
+        prefix: Option<String>,
+        path: Option<String>,
+    ) -> Option<PathMatch> {
+        match (prefix, path) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    format!("{base}.path"),
+                    "give either `prefix` or `path`, not both",
+                );
+                None
+            }
+            (None, None) => {
+                self.problem(
+                    base,
+                    "needs `prefix` (segment match) or `path` (exact match)",
+                );
+                None
+            }
+            (Some(p), None) => self
+                .route_path(&format!("{base}.prefix"), p, true)
+                .map(PathMatch::Prefix),
+            (None, Some(p)) => self
+                .route_path(&format!("{base}.path"), p, false)
+                .map(PathMatch::Exact),
+        }
     }
 
     fn route_path(&mut self, path: &str, p: String, is_prefix: bool) -> Option<String> {

@@ -1,7 +1,9 @@
-//! The edge's own limits and client timeouts (`limits:`, `timeouts:`), and byte sizes.
+//! The edge's own limits and client timeouts (`limits:`, `timeouts:`), and reading a byte size
+//! with its problem (the parser is `units.rs`).
 
 use super::convert::Checker;
 use super::file::{FileClientTimeouts, FileLimits};
+use super::units::parse_size;
 use super::{ClientTimeouts, Limits};
 
 /// Largest `limits.max_header_bytes` accepted (Pingora's own hard limit is about 1 MiB).
@@ -83,55 +85,5 @@ impl Checker {
             );
         }
         parsed
-    }
-}
-
-/// `500ms`, `2s`, `5m`, `1h 30m` (humantime's units; surrounding spaces ignored).
-pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
-    humantime::parse_duration(s.trim()).ok()
-}
-
-/// `123`, `512B`, `32KiB`/`32K`/`32k` (×1024), `32KB` (×1000), likewise M and G.
-pub fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim();
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    if digits == 0 {
-        return None;
-    }
-    let n: u64 = s[..digits].parse().ok()?;
-    let unit: u64 = match s[digits..].trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "kb" => 1_000,
-        "m" | "mib" => 1 << 20,
-        "mb" => 1_000_000,
-        "g" | "gib" => 1 << 30,
-        "gb" => 1_000_000_000,
-        _ => return None,
-    };
-    usize::try_from(n.checked_mul(unit)?).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes_take_binary_and_decimal_units() {
-        assert_eq!(parse_size("32KiB"), Some(32 * 1024));
-        assert_eq!(parse_size("32k"), Some(32 * 1024));
-        assert_eq!(parse_size("10MB"), Some(10_000_000));
-        assert_eq!(parse_size("1 GiB"), Some(1 << 30));
-        assert_eq!(parse_size("512"), Some(512));
-        for bad in [
-            "",
-            "KiB",
-            "12 parsecs",
-            "-1",
-            "1.5MiB",
-            "99999999999999999999GiB",
-        ] {
-            assert_eq!(parse_size(bad), None, "{bad}");
-        }
     }
 }

@@ -3,9 +3,9 @@
 //! Nothing here is validated beyond YAML types; `convert.rs` turns these into the internal
 //! [`crate::config::Config`], which cannot hold an invalid state. The same structs generate the
 //! file's JSON Schema (`schema.rs`; `trinity-proxy schema`): `#[schemars(with = …)]` names the
-//! string shapes (durations, sizes, CIDRs, addresses) the conversion accepts.
+//! string shapes (durations, sizes, CIDRs, addresses; `shapes.rs`) the conversion accepts.
 
-use super::schema::{Cidr, Duration, KubernetesPort, LoadBalancing, Size, SocketAddr};
+use super::shapes::{Cidr, Duration, KubernetesPort, LoadBalancing, Size, SocketAddr};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;

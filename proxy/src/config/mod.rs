@@ -1,5 +1,6 @@
 //! Configuration: the YAML file format (`file`), its validation into internal types (`convert`),
-//! and errors that point at `FILE:LINE:COL` and the field path (`error`, `locate`).
+//! errors that point at `FILE:LINE:COL` and the field path (`error`, `locate`), the units of its
+//! values (`units`) and its JSON Schema (`schema`, with the value shapes of `shapes`).
 //!
 //! The internal types below cannot hold invalid states: addresses are parsed, CIDRs are parsed,
 //! durations are [`Duration`]s and routes refer to upstreams by index.
@@ -11,10 +12,12 @@ mod file;
 mod locate;
 mod policy;
 pub mod schema;
+mod shapes;
+mod units;
 mod upstream;
 
-pub use edge::{parse_duration, parse_size};
 pub use error::{ConfigError, ConfigErrors};
+pub use units::{parse_duration, parse_size};
 
 use ipnet::IpNet;
 use std::net::SocketAddr;

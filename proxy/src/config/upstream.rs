@@ -1,7 +1,7 @@
 //! Validation of `upstreams.NAME`: endpoints, retries, balancing, health checks, outlier detection.
 
 use super::convert::{Checker, valid_name};
-use super::file::{FileHealthCheck, FileOutlier, FileUpstream};
+use super::file::{FileDns, FileHealthCheck, FileKubernetes, FileOutlier, FileUpstream};
 use super::{
     DEFAULT_RETRIES, Discovery, DnsDiscovery, HashKey, HealthCheckConfig, KubernetesDiscovery,
     LoadBalancing, MAX_RETRIES, OutlierConfig, PortRef, Probe, StatusRanges, UpstreamConfig,
@@ -69,90 +69,87 @@ impl Checker {
             self.problem(base, "give one of `endpoints`, `dns` or `kubernetes`");
         }
         if let Some(d) = &u.dns {
-            let path = format!("{base}.dns");
-            let name = d.name.trim_end_matches('.');
-            let valid = !name.is_empty()
-                && name.split('.').all(|l| {
-                    !l.is_empty()
-                        && l.len() <= 63
-                        && l.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                });
-            if !valid {
-                self.problem(
-                    format!("{path}.name"),
-                    format!("{:?} is not a DNS name", d.name),
-                );
-            }
-            if d.port == 0 {
-                self.problem(format!("{path}.port"), "must be 1-65535");
-            }
-            let refresh = self
-                .duration(&format!("{path}.refresh"), d.refresh.as_deref())
-                .unwrap_or(DEFAULT_DNS_REFRESH);
-            return Discovery::Dns(DnsDiscovery {
-                name: d.name.clone(),
-                port: d.port,
-                refresh,
-            });
+            return Discovery::Dns(self.dns(&format!("{base}.dns"), d));
         }
         if let Some(k) = &u.kubernetes {
-            let path = format!("{base}.kubernetes");
-            let dns1123 = |s: &str| {
-                !s.is_empty()
-                    && s.len() <= 63
-                    && s.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                    && !s.starts_with('-')
-                    && !s.ends_with('-')
-            };
-            if !dns1123(&k.service) {
-                self.problem(
-                    format!("{path}.service"),
-                    format!("{:?} is not a Service name (DNS-1123 label)", k.service),
-                );
-            }
-            if let Some(ns) = &k.namespace
-                && !dns1123(ns)
-            {
-                self.problem(
-                    format!("{path}.namespace"),
-                    format!("{ns:?} is not a namespace name"),
-                );
-            }
-            let port = match &k.port {
-                serde_yaml::Value::Number(n) => match n
-                    .as_u64()
-                    .and_then(|p| u16::try_from(p).ok())
-                    .filter(|p| *p > 0)
-                {
-                    Some(p) => PortRef::Number(p),
-                    None => {
-                        self.problem(
-                            format!("{path}.port"),
-                            "expected a port number 1-65535 or a port name",
-                        );
-                        PortRef::Number(1)
-                    }
-                },
-                serde_yaml::Value::String(name) if dns1123(name) && name.len() <= 15 => {
-                    PortRef::Name(name.clone())
-                }
-                _ => {
-                    self.problem(
-                        format!("{path}.port"),
-                        "expected a port number 1-65535 or a port name",
-                    );
-                    PortRef::Number(1)
-                }
-            };
-            return Discovery::Kubernetes(KubernetesDiscovery {
-                service: k.service.clone(),
-                namespace: k.namespace.clone(),
-                port,
-            });
+            return Discovery::Kubernetes(self.kubernetes(&format!("{base}.kubernetes"), k));
         }
         Discovery::Static
+    }
+
+    /// `upstreams.NAME.dns` (at `path`).
+    fn dns(&mut self, path: &str, d: &FileDns) -> DnsDiscovery {
+        let name = d.name.trim_end_matches('.');
+        let valid = !name.is_empty()
+            && name.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        if !valid {
+            self.problem(
+                format!("{path}.name"),
+                format!("{:?} is not a DNS name", d.name),
+            );
+        }
+        if d.port == 0 {
+            self.problem(format!("{path}.port"), "must be 1-65535");
+        }
+        let refresh = self
+            .duration(&format!("{path}.refresh"), d.refresh.as_deref())
+            .unwrap_or(DEFAULT_DNS_REFRESH);
+        DnsDiscovery {
+            name: d.name.clone(),
+            port: d.port,
+            refresh,
+        }
+    }
+
+    /// `upstreams.NAME.kubernetes` (at `path`).
+    fn kubernetes(&mut self, path: &str, k: &FileKubernetes) -> KubernetesDiscovery {
+        if !dns1123(&k.service) {
+            self.problem(
+                format!("{path}.service"),
+                format!("{:?} is not a Service name (DNS-1123 label)", k.service),
+            );
+        }
+        if let Some(ns) = &k.namespace
+            && !dns1123(ns)
+        {
+            self.problem(
+                format!("{path}.namespace"),
+                format!("{ns:?} is not a namespace name"),
+            );
+        }
+        let port = self.kubernetes_port(path, &k.port);
+        KubernetesDiscovery {
+            service: k.service.clone(),
+            namespace: k.namespace.clone(),
+            port,
+        }
+    }
+
+    /// A Service port by number or by name.
+    fn kubernetes_port(&mut self, path: &str, port: &serde_yaml::Value) -> PortRef {
+        let parsed = match port {
+            serde_yaml::Value::Number(n) => n
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p > 0)
+                .map(PortRef::Number),
+            serde_yaml::Value::String(name) if dns1123(name) && name.len() <= 15 => {
+                Some(PortRef::Name(name.clone()))
+            }
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| {
+            self.problem(
+                format!("{path}.port"),
+                "expected a port number 1-65535 or a port name",
+            );
+            PortRef::Number(1)
+        })
     }
 
     fn load_balancing(&mut self, path: &str, v: &serde_yaml::Value) -> LoadBalancing {
@@ -208,67 +205,7 @@ impl Checker {
     }
 
     fn health_check(&mut self, base: &str, h: FileHealthCheck) -> HealthCheckConfig {
-        let probe = match (h.path, h.tcp) {
-            (Some(_), true) => {
-                self.problem(
-                    format!("{base}.tcp"),
-                    "give either `path` (HTTP probe) or `tcp: true`, not both",
-                );
-                Probe::Tcp
-            }
-            (None, false) => {
-                self.problem(
-                    base,
-                    "needs `path` (HTTP GET probe) or `tcp: true` (connect probe)",
-                );
-                Probe::Tcp
-            }
-            (None, true) => {
-                for (key, set) in [
-                    ("host", h.host.is_some()),
-                    ("expected_status", h.expected_status.is_some()),
-                ] {
-                    if set {
-                        self.problem(
-                            format!("{base}.{key}"),
-                            "applies to HTTP probes only (tcp: true is set)",
-                        );
-                    }
-                }
-                Probe::Tcp
-            }
-            (Some(p), false) => {
-                if !p.starts_with('/')
-                    || normalize(p.split('?').next().unwrap_or_default()).is_err()
-                {
-                    self.problem(
-                        format!("{base}.path"),
-                        format!("expected an absolute path like \"/healthz\", got {p:?}"),
-                    );
-                }
-                let expected_status = match h.expected_status {
-                    None => StatusRanges(vec![(200, 399)]),
-                    Some(s) => self.status_ranges(&format!("{base}.expected_status"), &s),
-                };
-                let host = h.host.filter(|host| {
-                    let ok = !host.is_empty()
-                        && http::HeaderValue::from_str(host).is_ok()
-                        && !host.contains(['/', ' ']);
-                    if !ok {
-                        self.problem(
-                            format!("{base}.host"),
-                            format!("{host:?} is not a valid Host header"),
-                        );
-                    }
-                    ok
-                });
-                Probe::Http {
-                    path: p,
-                    host,
-                    expected_status,
-                }
-            }
-        };
+        let probe = self.probe(base, h.path, h.tcp, h.host, h.expected_status);
         let interval = self
             .duration(&format!("{base}.interval"), h.interval.as_deref())
             .unwrap_or(DEFAULT_INTERVAL);
@@ -301,6 +238,78 @@ impl Checker {
             unhealthy_threshold,
             require_first_check: h.require_first_check,
             skip_when_traffic_healthy: h.skip_when_traffic_healthy,
+        }
+    }
+
+    /// The probe of a `health_check`: HTTP (`path`) or TCP (`tcp: true`), exactly one of them.
+    fn probe(
+        &mut self,
+        base: &str,
+        path: Option<String>,
+        tcp: bool,
+        host: Option<String>,
+        expected_status: Option<String>,
+    ) -> Probe {
+        match (path, tcp) {
+            (Some(_), true) => {
+                self.problem(
+                    format!("{base}.tcp"),
+                    "give either `path` (HTTP probe) or `tcp: true`, not both",
+                );
+                Probe::Tcp
+            }
+            (None, false) => {
+                self.problem(
+                    base,
+                    "needs `path` (HTTP GET probe) or `tcp: true` (connect probe)",
+                );
+                Probe::Tcp
+            }
+            (None, true) => {
+                for (key, set) in [
+                    ("host", host.is_some()),
+                    ("expected_status", expected_status.is_some()),
+                ] {
+                    if set {
+                        self.problem(
+                            format!("{base}.{key}"),
+                            "applies to HTTP probes only (tcp: true is set)",
+                        );
+                    }
+                }
+                Probe::Tcp
+            }
+            (Some(p), false) => {
+                if !p.starts_with('/')
+                    || normalize(p.split('?').next().unwrap_or_default()).is_err()
+                {
+                    self.problem(
+                        format!("{base}.path"),
+                        format!("expected an absolute path like \"/healthz\", got {p:?}"),
+                    );
+                }
+                let expected_status = match expected_status {
+                    None => StatusRanges(vec![(200, 399)]),
+                    Some(s) => self.status_ranges(&format!("{base}.expected_status"), &s),
+                };
+                let host = host.filter(|host| {
+                    let ok = !host.is_empty()
+                        && http::HeaderValue::from_str(host).is_ok()
+                        && !host.contains(['/', ' ']);
+                    if !ok {
+                        self.problem(
+                            format!("{base}.host"),
+                            format!("{host:?} is not a valid Host header"),
+                        );
+                    }
+                    ok
+                });
+                Probe::Http {
+                    path: p,
+                    host,
+                    expected_status,
+                }
+            }
         }
     }
 
@@ -357,4 +366,15 @@ impl Checker {
             max_ejection_percent,
         }
     }
+}
+
+/// A DNS-1123 label (Kubernetes object names): lowercase letters, digits and inner `-`, at most
+/// 63 bytes.
+fn dns1123(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }

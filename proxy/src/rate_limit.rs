@@ -1,4 +1,5 @@
-//! Per-client-IP rate limiting in fixed memory.
+//! Per-client-IP rate limiting in fixed memory: a route's `rate_limit` (the edge's `limits:` are
+//! [`crate::config::Limits`], not this).
 //!
 //! Each route with a `rate_limit` owns one [`RateLimiter`]: a token bucket per client IP, kept as
 //! GCRA state (the "theoretical arrival time" of the next conforming request, one `u64`) in a
