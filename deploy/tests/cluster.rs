@@ -1,4 +1,4 @@
-//! apply, wait, prune, secrets and port-forward's pod choice against tower-test's mock API: create, no-op
+//! apply, diff, wait, prune, secrets and port-forward's pod choice against tower-test's mock API: create, no-op
 //! re-apply, an immutable-field conflict explained without deleting anything, the databases and migration
 //! waited for even without --wait, a CrashLoopBackOff rollout failing with events (old-revision pods
 //! ignored), prune removing only what left the values by the ApplySet inventory.
@@ -14,7 +14,7 @@ use support::mock::{finish, list, mock, mock_with_bodies, object, status, succes
 use support::shipped;
 use trinity_deploy::cluster::apply::{ApplyOptions, Change, apply_all, apply_one};
 use trinity_deploy::cluster::port_forward::PodChoice;
-use trinity_deploy::cluster::{ClusterError, applyset, prune, secrets, wait};
+use trinity_deploy::cluster::{ClusterError, applyset, diff, prune, secrets, wait};
 use trinity_deploy::object::Manifest;
 
 /// The live object at `path` after it was applied: rolled out (StatefulSets and Deployments ready,
@@ -160,6 +160,49 @@ async fn custom_kind_without_its_crd_is_skipped() {
     assert!(
         matches!(change, Change::Skipped(ref why) if why.contains("CRD")),
         "{change:?}"
+    );
+    finish(client, task).await;
+}
+
+#[tokio::test]
+async fn diff_shows_new_unchanged_and_crd_less_objects() {
+    let m = manifest("ConfigMap", "trinity-env");
+    let (client, task) = mock(|method, _| match *method {
+        Method::GET => status(404, "NotFound", "configmaps \"trinity-env\" not found"),
+        _ => (200, object("v1", "ConfigMap", "trinity-env", "1")),
+    });
+    let d = diff::diff_one(&client, &m, "trinity").await.unwrap();
+    assert_eq!(d.as_deref(), Some("+ ConfigMap/trinity-env (new)\n"));
+    let log = finish(client, task).await;
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(
+        log[1].starts_with("PATCH /api/v1/namespaces/trinity/configmaps/trinity-env?")
+            && log[1].contains("dryRun=All"),
+        "{log:?}"
+    );
+
+    // The live object differs from the dry-run answer only in server-owned fields.
+    let (client, task) = mock(|method, _| match *method {
+        Method::GET => (200, object("v1", "ConfigMap", "trinity-env", "7")),
+        _ => (200, object("v1", "ConfigMap", "trinity-env", "8")),
+    });
+    assert_eq!(diff::diff_one(&client, &m, "trinity").await.unwrap(), None);
+    finish(client, task).await;
+
+    let v = trinity_deploy::values::parse("v", "monitoring: {enabled: true}\n").unwrap();
+    let ms = trinity_deploy::render::render(&v).unwrap();
+    let sm = ms
+        .iter()
+        .find(|m| m.object.kind() == "ServiceMonitor")
+        .unwrap();
+    let (client, task) = mock(|_, _| status(404, "NotFound", "the server could not find it"));
+    let d = diff::diff_one(&client, sm, "trinity").await.unwrap();
+    assert_eq!(
+        d,
+        Some(format!(
+            "ServiceMonitor/{}: its CRD is not installed; apply skips it\n",
+            sm.object.name()
+        ))
     );
     finish(client, task).await;
 }

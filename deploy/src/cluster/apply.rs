@@ -4,12 +4,9 @@
 //! Job are always waited for, so web never rolls before its migration completed; `--wait` waits for the
 //! later stages too.
 
-use super::{
-    ClusterError, FIELD_MANAGER, api_for, apply_body, applyset, explain, is_not_found, object_id,
-    secrets, wait,
-};
-use crate::object::{Manifest, Object, Stage};
-use kube::api::{Patch, PatchParams};
+use super::{ClusterError, FIELD_MANAGER, applyset, object_id, secrets, server_side, wait};
+use crate::object::{Manifest, Stage};
+use kube::api::PatchParams;
 use std::fmt;
 use std::time::Duration;
 
@@ -52,31 +49,21 @@ pub async fn apply_one(
     m: &Manifest,
     stack: &str,
 ) -> Result<Change, ClusterError> {
-    let api = api_for(client, m);
-    let name = m.object.name();
-    let custom = matches!(m.object, Object::Custom(_));
-    let before = match api.get_opt(name).await {
-        Ok(b) => b,
-        // A custom kind whose CRD is absent can answer 404 on the resource itself.
-        Err(e) if custom && is_not_found(&e) => None,
-        Err(e) => return Err(explain(object_id(m), e)),
-    };
-    let body = apply_body(m, stack)?;
+    let pending = server_side::prepare(client, m, stack).await?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    match api.patch(name, &params, &Patch::Apply(&body)).await {
-        Ok(after) => Ok(match before {
-            None => Change::Created,
-            Some(b) if b.metadata.resource_version == after.metadata.resource_version => {
-                Change::Unchanged
-            }
-            Some(_) => Change::Configured,
-        }),
-        Err(e) if custom && is_not_found(&e) => Ok(Change::Skipped(format!(
+    let Some(after) = pending.patch(&params).await? else {
+        return Ok(Change::Skipped(format!(
             "the {} CRD is not installed",
             m.object.kind()
-        ))),
-        Err(e) => Err(explain(object_id(m), e)),
-    }
+        )));
+    };
+    Ok(match pending.live {
+        None => Change::Created,
+        Some(b) if b.metadata.resource_version == after.metadata.resource_version => {
+            Change::Unchanged
+        }
+        Some(_) => Change::Configured,
+    })
 }
 
 /// Applies every manifest stage by stage, reporting each result through `report`.

@@ -1,9 +1,9 @@
 //! `diff`: what `apply` would change. Each object is server-side applied with dryRun, and the answer is
 //! compared with the live object after both are normalised (server-owned fields removed).
 
-use super::{ClusterError, FIELD_MANAGER, api_for, apply_body, explain, is_not_found, object_id};
-use crate::object::{Manifest, Object};
-use kube::api::{Patch, PatchParams};
+use super::{ClusterError, FIELD_MANAGER, object_id, server_side};
+use crate::object::Manifest;
+use kube::api::PatchParams;
 use serde_json::Value;
 
 /// Metadata fields the server owns; they differ between any two reads.
@@ -93,25 +93,13 @@ pub async fn diff_one(
     m: &Manifest,
     stack: &str,
 ) -> Result<Option<String>, ClusterError> {
-    let api = api_for(client, m);
-    let name = m.object.name();
-    let custom = matches!(m.object, Object::Custom(_));
-    let live = match api.get_opt(name).await {
-        Ok(l) => l,
-        Err(e) if custom && is_not_found(&e) => None,
-        Err(e) => return Err(explain(object_id(m), e)),
-    };
-    let body = apply_body(m, stack)?;
+    let pending = server_side::prepare(client, m, stack).await?;
     let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
-    let after = match api.patch(name, &params, &Patch::Apply(&body)).await {
-        Ok(a) => a,
-        Err(e) if custom && is_not_found(&e) => {
-            return Ok(Some(format!(
-                "{}: its CRD is not installed; apply skips it\n",
-                object_id(m)
-            )));
-        }
-        Err(e) => return Err(explain(object_id(m), e)),
+    let Some(after) = pending.patch(&params).await? else {
+        return Ok(Some(format!(
+            "{}: its CRD is not installed; apply skips it\n",
+            object_id(m)
+        )));
     };
     let yaml = |o: &kube::api::DynamicObject| -> Result<String, ClusterError> {
         let v = serde_json::to_value(o).map_err(|source| ClusterError::Serialize {
@@ -121,7 +109,7 @@ pub async fn diff_one(
         Ok(serde_yaml::to_string(&normalise(v)).unwrap_or_default())
     };
     let new = yaml(&after)?;
-    Ok(match live {
+    Ok(match pending.live {
         None => Some(format!("+ {} (new)\n", object_id(m))),
         Some(l) => {
             let old = yaml(&l)?;

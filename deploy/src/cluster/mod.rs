@@ -8,12 +8,12 @@ pub mod diff;
 pub mod port_forward;
 pub mod prune;
 pub mod secrets;
+pub mod server_side;
 pub mod status;
 pub mod wait;
 
 use crate::object::Manifest;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use serde_json::Value;
 
 /// Field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "trinity-deploy";
@@ -70,45 +70,6 @@ pub fn api_for(client: &kube::Client, m: &Manifest) -> Api<DynamicObject> {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     }
-}
-
-/// The manifest as the JSON body of a server-side apply, with the stack label and the ApplySet
-/// `part-of` label added (also to StatefulSet volumeClaimTemplates, so their PVCs are members).
-pub fn apply_body(m: &Manifest, stack: &str) -> Result<Value, ClusterError> {
-    let mut v = serde_json::to_value(&m.object).map_err(|source| ClusterError::Serialize {
-        object: object_id(m),
-        source,
-    })?;
-    let id = applyset::id(stack);
-    if let Some(labels) = labels_mut(&mut v) {
-        labels.insert(STACK_LABEL.to_owned(), Value::String(stack.to_owned()));
-        labels.insert(
-            applyset::PART_OF_LABEL.to_owned(),
-            Value::String(id.clone()),
-        );
-    }
-    let templates = v
-        .pointer_mut("/spec/volumeClaimTemplates")
-        .and_then(Value::as_array_mut);
-    for labels in templates.into_iter().flatten().filter_map(labels_mut) {
-        labels.insert(
-            applyset::PART_OF_LABEL.to_owned(),
-            Value::String(id.clone()),
-        );
-    }
-    Ok(v)
-}
-
-/// `object.metadata.labels`, created when absent; None when `object` is not a JSON object.
-fn labels_mut(object: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
-    object
-        .as_object_mut()?
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Default::default()))
-        .as_object_mut()?
-        .entry("labels")
-        .or_insert_with(|| Value::Object(Default::default()))
-        .as_object_mut()
 }
 
 /// Maps an API error on `object` to the error a person can act on.

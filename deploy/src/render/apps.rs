@@ -130,8 +130,13 @@ pub const FORWARDED_ALLOW_IPS: &str = "FORWARDED_ALLOW_IPS";
 /// Comma-separated host names Django serves: the public host and the probes' Host header.
 pub const DJANGO_ALLOWED_HOSTS: &str = "DJANGO_ALLOWED_HOSTS";
 
-/// celery's liveness timing: (initial delay, period, timeout, failures) = (120s, 300s, 60s, 3).
-pub const CELERY_LIVENESS: Timing = Timing(120, 300, 60, 3);
+/// celery's liveness timing (why so slow: see `celery`).
+pub const CELERY_LIVENESS: Timing = Timing {
+    initial_delay: 120,
+    period: 300,
+    timeout: 60,
+    failure_threshold: 3,
+};
 
 /// The app images run as [`APP_UID`], which has no passwd entry: `HOME` would be `/`, which is not
 /// writable. `HOME=/tmp` on an emptyDir gives Python's caches and tools a place to write.
@@ -145,12 +150,27 @@ fn web(v: &Values) -> Vec<Object> {
     let pod = django("web", v, &v.web)
         .env(forwarded_allow_ips(v))
         .port("http", 8000)
-        .startup(http_probe("/admin/", "http", host, Timing(10, 10, 5, 30)))
+        .startup(http_probe(
+            "/admin/",
+            "http",
+            host,
+            Timing {
+                initial_delay: 10,
+                period: 10,
+                timeout: 5,
+                failure_threshold: 30,
+            },
+        ))
         .readiness(http_probe("/admin/", "http", host, Timing::READY))
         .liveness(http_probe("/admin/", "http", host, Timing::LIVE))
         .spread("web", false)
         .pod();
-    let ports = [Port("http", 8000, "http", node_port(v, v.node_ports.web))];
+    let ports = [Port {
+        name: "http",
+        port: 8000,
+        target: "http",
+        node_port: node_port(v, v.node_ports.web),
+    }];
     vec![
         service(v, "web", "web", Tier::App, &ports).into(),
         deployment(v, "web", Tier::App, v.web.replicas, pod).into(),
@@ -173,7 +193,12 @@ fn fastapi(v: &Values) -> Vec<Object> {
             "fastapi",
             "fastapi",
             Tier::App,
-            &[Port("http", 8001, "http", np)],
+            &[Port {
+                name: "http",
+                port: 8001,
+                target: "http",
+                node_port: np,
+            }],
         )
         .into(),
         deployment(v, "fastapi", Tier::App, v.fastapi.replicas, pod).into(),
@@ -186,9 +211,33 @@ fn trinity_ai(v: &Values) -> Vec<Object> {
     let pod = backend("trinity-ai", &v.trinity_ai)
         .env(forwarded_allow_ips(v))
         .port("http", 8002)
-        .startup(tcp_probe("http", Timing(10, 10, 5, 60)))
-        .readiness(tcp_probe("http", Timing(0, 15, 10, 4)))
-        .liveness(tcp_probe("http", Timing(0, 30, 20, 5)))
+        .startup(tcp_probe(
+            "http",
+            Timing {
+                initial_delay: 10,
+                period: 10,
+                timeout: 5,
+                failure_threshold: 60,
+            },
+        ))
+        .readiness(tcp_probe(
+            "http",
+            Timing {
+                initial_delay: 0,
+                period: 15,
+                timeout: 10,
+                failure_threshold: 4,
+            },
+        ))
+        .liveness(tcp_probe(
+            "http",
+            Timing {
+                initial_delay: 0,
+                period: 30,
+                timeout: 20,
+                failure_threshold: 5,
+            },
+        ))
         .pod();
     let np = node_port(v, v.node_ports.trinity_ai);
     vec![
@@ -197,7 +246,12 @@ fn trinity_ai(v: &Values) -> Vec<Object> {
             "trinity-ai",
             "trinity-ai",
             Tier::App,
-            &[Port("http", 8002, "http", np)],
+            &[Port {
+                name: "http",
+                port: 8002,
+                target: "http",
+                node_port: np,
+            }],
         )
         .into(),
         deployment(v, "trinity-ai", Tier::App, v.trinity_ai.replicas, pod).into(),
@@ -222,7 +276,12 @@ fn frontend(v: &Values) -> Vec<Object> {
             "frontend",
             "frontend",
             Tier::App,
-            &[Port("http", 80, "http", np)],
+            &[Port {
+                name: "http",
+                port: 80,
+                target: "http",
+                node_port: np,
+            }],
         )
         .into(),
         deployment(v, "frontend", Tier::App, v.frontend.replicas, pod).into(),
@@ -267,7 +326,12 @@ fn flight(v: &Values) -> Vec<Object> {
             "flight",
             "flight",
             Tier::App,
-            &[Port("flight", 8815, "flight", np)],
+            &[Port {
+                name: "flight",
+                port: 8815,
+                target: "flight",
+                node_port: np,
+            }],
         )
         .into(),
         deployment(v, "flight", Tier::App, v.flight.replicas, pod).into(),

@@ -152,20 +152,39 @@ pub fn resources(r: &Resources) -> ResourceRequirements {
     }
 }
 
-/// Probe timing: (initial delay, period, timeout, failure threshold), in seconds / count.
+/// When and how patiently a probe runs.
 #[derive(Debug, Clone, Copy)]
-pub struct Timing(pub i32, pub i32, pub i32, pub i32);
+pub struct Timing {
+    /// Seconds after the container starts before the first probe.
+    pub initial_delay: i32,
+    /// Seconds between probes.
+    pub period: i32,
+    /// Seconds one probe may take.
+    pub timeout: i32,
+    /// Failures in a row that count as failed.
+    pub failure_threshold: i32,
+}
 
 impl Timing {
-    pub const READY: Timing = Timing(5, 10, 3, 3);
-    pub const LIVE: Timing = Timing(15, 20, 5, 3);
+    pub const READY: Timing = Timing {
+        initial_delay: 5,
+        period: 10,
+        timeout: 3,
+        failure_threshold: 3,
+    };
+    pub const LIVE: Timing = Timing {
+        initial_delay: 15,
+        period: 20,
+        timeout: 5,
+        failure_threshold: 3,
+    };
 
     fn apply(self, p: Probe) -> Probe {
         Probe {
-            initial_delay_seconds: Some(self.0),
-            period_seconds: Some(self.1),
-            timeout_seconds: Some(self.2),
-            failure_threshold: Some(self.3),
+            initial_delay_seconds: Some(self.initial_delay),
+            period_seconds: Some(self.period),
+            timeout_seconds: Some(self.timeout),
+            failure_threshold: Some(self.failure_threshold),
             ..p
         }
     }
@@ -234,12 +253,19 @@ pub fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
     }
 }
 
-/// One Service port: (name, port, target port name, NodePort when enabled).
-pub struct Port<'a>(pub &'a str, pub i32, pub &'a str, pub Option<i32>);
+/// One Service port.
+pub struct Port<'a> {
+    pub name: &'a str,
+    pub port: i32,
+    /// The container port's name.
+    pub target: &'a str,
+    /// The NodePort, when enabled.
+    pub node_port: Option<i32>,
+}
 
 /// A Service selecting `app`'s pods; NodePort type when any port carries one.
 pub fn service(v: &Values, name: &str, app: &str, tier: Tier, ports: &[Port<'_>]) -> Service {
-    let node = ports.iter().any(|p| p.3.is_some());
+    let node = ports.iter().any(|p| p.node_port.is_some());
     Service {
         metadata: meta(v, name, labels(app, tier)),
         spec: Some(ServiceSpec {
@@ -248,11 +274,11 @@ pub fn service(v: &Values, name: &str, app: &str, tier: Tier, ports: &[Port<'_>]
             ports: Some(
                 ports
                     .iter()
-                    .map(|Port(pname, port, target, node_port)| ServicePort {
-                        name: Some((*pname).to_owned()),
-                        port: *port,
-                        target_port: Some(IntOrString::String((*target).to_owned())),
-                        node_port: *node_port,
+                    .map(|p| ServicePort {
+                        name: Some(p.name.to_owned()),
+                        port: p.port,
+                        target_port: Some(IntOrString::String(p.target.to_owned())),
+                        node_port: p.node_port,
                         protocol: Some("TCP".to_owned()),
                         ..ServicePort::default()
                     })

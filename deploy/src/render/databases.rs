@@ -84,7 +84,15 @@ fn postgres(v: &Values) -> Vec<crate::object::Object> {
             env("PGDATA", "/var/lib/postgresql/data/pgdata"),
         ])
         .readiness(shell_probe(ready, Timing::READY))
-        .liveness(shell_probe(ready, Timing(30, 20, 5, 6)))
+        .liveness(shell_probe(
+            ready,
+            Timing {
+                initial_delay: 30,
+                period: 20,
+                timeout: 5,
+                failure_threshold: 6,
+            },
+        ))
         .mount("data", "/var/lib/postgresql/data")
         .scratch("run", "/var/run/postgresql")
         .pod();
@@ -95,7 +103,12 @@ fn postgres(v: &Values) -> Vec<crate::object::Object> {
             "postgres",
             "postgres",
             Tier::Db,
-            &[Port("postgres", 5432, "postgres", np)],
+            &[Port {
+                name: "postgres",
+                port: 5432,
+                target: "postgres",
+                node_port: np,
+            }],
         )
         .into(),
         stateful_set(v, "postgres", &v.postgres, pod, &v.storage.postgres).into(),
@@ -111,7 +124,15 @@ fn mongo(v: &Values) -> Vec<crate::object::Object> {
             secret_env("MONGO_INITDB_ROOT_USERNAME", s, "username"),
             secret_env("MONGO_INITDB_ROOT_PASSWORD", s, "password"),
         ])
-        .readiness(shell_probe(ping, Timing(10, 10, 10, 3)))
+        .readiness(shell_probe(
+            ping,
+            Timing {
+                initial_delay: 10,
+                period: 10,
+                timeout: 10,
+                failure_threshold: 3,
+            },
+        ))
         .liveness(tcp_probe("mongo", Timing::LIVE))
         .mount("data", "/data/db")
         .scratch("tmp", "/tmp")
@@ -123,7 +144,12 @@ fn mongo(v: &Values) -> Vec<crate::object::Object> {
             "mongo",
             "mongo",
             Tier::Db,
-            &[Port("mongo", 27017, "mongo", np)],
+            &[Port {
+                name: "mongo",
+                port: 27017,
+                target: "mongo",
+                node_port: np,
+            }],
         )
         .into(),
         stateful_set(v, "mongo", &v.mongo, pod, &v.storage.mongo).into(),
@@ -157,7 +183,12 @@ fn redis(v: &Values) -> Vec<crate::object::Object> {
             "redis",
             "redis",
             Tier::Db,
-            &[Port("redis", 6379, "redis", np)],
+            &[Port {
+                name: "redis",
+                port: 6379,
+                target: "redis",
+                node_port: np,
+            }],
         )
         .into(),
         stateful_set(v, "redis", &v.redis, pod, &v.storage.redis).into(),
@@ -190,13 +221,18 @@ fn minio(v: &Values) -> Vec<crate::object::Object> {
         .mount("data", "/data")
         .pod();
     let ports = [
-        Port("api", 9000, "api", db_node_port(v, v.node_ports.minio)),
-        Port(
-            "console",
-            9001,
-            "console",
-            db_node_port(v, v.node_ports.minio_console),
-        ),
+        Port {
+            name: "api",
+            port: 9000,
+            target: "api",
+            node_port: db_node_port(v, v.node_ports.minio),
+        },
+        Port {
+            name: "console",
+            port: 9001,
+            target: "console",
+            node_port: db_node_port(v, v.node_ports.minio_console),
+        },
     ];
     vec![
         service(v, "minio", "minio", Tier::Db, &ports).into(),

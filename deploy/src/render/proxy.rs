@@ -38,7 +38,12 @@ pub fn render(v: &Values, config_yaml: String) -> Vec<Manifest> {
             METRICS_SERVICE,
             NAME,
             Tier::Edge,
-            &[Port("admin", ADMIN_PORT, "admin", None)],
+            &[Port {
+                name: "admin",
+                port: ADMIN_PORT,
+                target: "admin",
+                node_port: None,
+            }],
         )
         .into(),
     ];
@@ -118,7 +123,17 @@ fn proxy_deployment(v: &Values) -> Deployment {
         .port("http", LISTEN_PORTS[0])
         .port("http-alt", LISTEN_PORTS[1])
         .port("admin", ADMIN_PORT)
-        .readiness(http_probe("/readyz", "admin", None, Timing(2, 5, 2, 2)))
+        .readiness(http_probe(
+            "/readyz",
+            "admin",
+            None,
+            Timing {
+                initial_delay: 2,
+                period: 5,
+                timeout: 2,
+                failure_threshold: 2,
+            },
+        ))
         .liveness(http_probe("/healthz", "admin", None, Timing::LIVE))
         .lifecycle(pre_stop)
         .read_only_root()
@@ -143,8 +158,18 @@ fn public_service(v: &Values) -> k8s_openapi::api::core::v1::Service {
         NAME,
         Tier::Edge,
         &[
-            Port("http", LISTEN_PORTS[0], "http", np),
-            Port("http-alt", LISTEN_PORTS[1], "http-alt", None),
+            Port {
+                name: "http",
+                port: LISTEN_PORTS[0],
+                target: "http",
+                node_port: np,
+            },
+            Port {
+                name: "http-alt",
+                port: LISTEN_PORTS[1],
+                target: "http-alt",
+                node_port: None,
+            },
         ],
     )
 }

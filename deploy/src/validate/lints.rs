@@ -24,10 +24,7 @@ pub const NODE_PORT_RANGE: std::ops::RangeInclusive<i32> = 30000..=32767;
 
 /// Every lint finding over the whole stack.
 pub fn lint(manifests: &[Manifest]) -> Vec<Finding> {
-    let pods: Vec<(&Manifest, &str, &PodTemplateSpec)> = manifests
-        .iter()
-        .filter_map(|m| pod_template(&m.object).map(|(path, t)| (m, path, t)))
-        .collect();
+    let pods: Vec<Pod<'_>> = manifests.iter().filter_map(pod_of).collect();
     let config_maps: Vec<&str> = manifests
         .iter()
         .filter(|m| matches!(m.object, Object::ConfigMap(_)))
@@ -52,26 +49,40 @@ pub fn lint(manifests: &[Manifest]) -> Vec<Finding> {
             _ => {}
         }
     }
-    for (m, path, template) in &pods {
-        workload_selector(m, template, &mut out);
-        super::pod_security::check(m, path, template, &mut out);
-        pod(m, path, template, &config_maps, &mut out);
+    for p in &pods {
+        workload_selector(p.manifest, p.template, &mut out);
+        super::pod_security::check(p.manifest, p.path, p.template, &mut out);
+        pod(p.manifest, p.path, p.template, &config_maps, &mut out);
     }
     out
 }
 
-/// The pod template of a workload and its field path.
-fn pod_template(o: &Object) -> Option<(&'static str, &PodTemplateSpec)> {
-    match o {
-        Object::Deployment(d) => Some(("spec.template", &d.spec.as_ref()?.template)),
-        Object::StatefulSet(s) => Some(("spec.template", &s.spec.as_ref()?.template)),
-        Object::Job(j) => Some(("spec.template", &j.spec.as_ref()?.template)),
-        Object::CronJob(c) => Some((
+/// A workload's pod template.
+struct Pod<'a> {
+    /// The workload.
+    manifest: &'a Manifest,
+    /// The template's field path in the workload.
+    path: &'static str,
+    template: &'a PodTemplateSpec,
+}
+
+/// The pod template of a workload; `None` for other kinds.
+fn pod_of(m: &Manifest) -> Option<Pod<'_>> {
+    let (path, template) = match &m.object {
+        Object::Deployment(d) => ("spec.template", &d.spec.as_ref()?.template),
+        Object::StatefulSet(s) => ("spec.template", &s.spec.as_ref()?.template),
+        Object::Job(j) => ("spec.template", &j.spec.as_ref()?.template),
+        Object::CronJob(c) => (
             "spec.jobTemplate.spec.template",
             &c.spec.as_ref()?.job_template.spec.as_ref()?.template,
-        )),
-        _ => None,
-    }
+        ),
+        _ => return None,
+    };
+    Some(Pod {
+        manifest: m,
+        path,
+        template,
+    })
 }
 
 fn template_labels(t: &PodTemplateSpec) -> BTreeMap<String, String> {
@@ -115,7 +126,7 @@ fn selects_some(
     m: &Manifest,
     field: &str,
     sel: Option<&LabelSelector>,
-    pods: &[(&Manifest, &str, &PodTemplateSpec)],
+    pods: &[Pod<'_>],
     out: &mut Vec<Finding>,
 ) {
     let Some(sel) = sel.and_then(|s| s.match_labels.as_ref()) else {
@@ -123,7 +134,7 @@ fn selects_some(
     };
     if !pods
         .iter()
-        .any(|(_, _, t)| matches(sel, &template_labels(t)))
+        .any(|p| matches(sel, &template_labels(p.template)))
     {
         out.push(Finding::new(
             m,
@@ -147,7 +158,7 @@ fn port_declared(port: &IntOrString, containers: &[&Container]) -> bool {
 fn service(
     m: &Manifest,
     s: &k8s_openapi::api::core::v1::Service,
-    pods: &[(&Manifest, &str, &PodTemplateSpec)],
+    pods: &[Pod<'_>],
     out: &mut Vec<Finding>,
 ) {
     let Some(spec) = &s.spec else { return };
@@ -155,8 +166,8 @@ fn service(
     let selected: Vec<&Container> = match &spec.selector {
         Some(sel) => pods
             .iter()
-            .filter(|(_, _, t)| matches(sel, &template_labels(t)))
-            .flat_map(|(_, _, t)| t.spec.iter().flat_map(|p| p.containers.iter()))
+            .filter(|p| matches(sel, &template_labels(p.template)))
+            .flat_map(|p| p.template.spec.iter().flat_map(|s| s.containers.iter()))
             .collect(),
         None => Vec::new(),
     };
@@ -235,27 +246,7 @@ fn pod(
     for (i, c) in spec.containers.iter().enumerate() {
         let at = format!("{path}.spec.containers.{i}");
         image(m, &at, c, out);
-        let probes = [
-            ("readinessProbe", &c.readiness_probe),
-            ("livenessProbe", &c.liveness_probe),
-            ("startupProbe", &c.startup_probe),
-        ];
-        for (name, probe) in probes {
-            let Some(port) = probe.as_ref().and_then(probe_port) else {
-                continue;
-            };
-            if !port_declared(port, &[c]) {
-                out.push(Finding::new(
-                    m,
-                    format!("{at}.{name}"),
-                    format!(
-                        "probe port {} is not a port of container {:?}",
-                        show(port),
-                        c.name
-                    ),
-                ));
-            }
-        }
+        probe_ports(m, &at, c, out);
         for p in c.ports.iter().flatten() {
             if let Some(name) = &p.name
                 && !is_iana_svc_name(name)
@@ -288,6 +279,31 @@ fn pod(
                     format!("ConfigMap {:?} is not rendered", cm.name),
                 ));
             }
+        }
+    }
+}
+
+/// Every probe's port is one of its container's ports.
+fn probe_ports(m: &Manifest, at: &str, c: &Container, out: &mut Vec<Finding>) {
+    let probes = [
+        ("readinessProbe", &c.readiness_probe),
+        ("livenessProbe", &c.liveness_probe),
+        ("startupProbe", &c.startup_probe),
+    ];
+    for (name, probe) in probes {
+        let Some(port) = probe.as_ref().and_then(probe_port) else {
+            continue;
+        };
+        if !port_declared(port, &[c]) {
+            out.push(Finding::new(
+                m,
+                format!("{at}.{name}"),
+                format!(
+                    "probe port {} is not a port of container {:?}",
+                    show(port),
+                    c.name
+                ),
+            ));
         }
     }
 }

@@ -1,11 +1,12 @@
 //! Where images come from: the registry of the Trinity images, the pull policy, pull Secrets and
 //! digests pinned beside tags.
 
-use serde::{Deserialize, Deserializer, de::Error as _};
+use serde::Deserialize;
 
 /// Registry (and optional path) prefixed to the Trinity application images, e.g. `ghcr.io/acme` or
 /// `registry.local:5000`: host[:port][/path], no scheme, no trailing `/`. Empty: images as written.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Registry(pub String);
 
 /// Whether `s` is a registry reference `host[:port][/path]`.
@@ -33,15 +34,16 @@ pub fn is_registry(s: &str) -> bool {
     name_ok && port_ok && path_ok
 }
 
-impl<'de> Deserialize<'de> for Registry {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for Registry {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         if s.is_empty() || is_registry(&s) {
             Ok(Registry(s))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "expected a registry like \"ghcr.io/acme\" or \"registry.local:5000\" (no scheme, no trailing '/'), got {s:?}"
-            )))
+            ))
         }
     }
 }
@@ -78,12 +80,14 @@ impl PullPolicy {
 }
 
 /// An image digest, `sha256:` and 64 lower-case hex digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Digest(pub String);
 
-impl<'de> Deserialize<'de> for Digest {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for Digest {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         let hex = s.strip_prefix("sha256:").unwrap_or_default();
         if hex.len() == 64
             && hex
@@ -92,26 +96,28 @@ impl<'de> Deserialize<'de> for Digest {
         {
             Ok(Digest(s))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "expected a digest like \"sha256:<64 lower-case hex digits>\", got {s:?}"
-            )))
+            ))
         }
     }
 }
 
 /// A Secret's name: a DNS-1123 subdomain (lower-case labels joined by '.', at most 253).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct SecretName(pub String);
 
-impl<'de> Deserialize<'de> for SecretName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for SecretName {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         if super::is_dns1123_subdomain(&s) {
             Ok(SecretName(s))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "{s:?} is not a Secret name (DNS-1123 subdomain: lower-case letters, digits, '-' and '.')"
-            )))
+            ))
         }
     }
 }

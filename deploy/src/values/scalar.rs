@@ -1,10 +1,14 @@
 //! Scalar value types that check themselves while deserializing, so a bad value's error carries its line.
+//!
+//! Each deserializes as `#[serde(try_from = "…")]` its raw form (mostly a `String`), checked by its
+//! `TryFrom` whose `String` error is the message the loader shows.
 
-use serde::{Deserialize, Deserializer, de::Error as _};
+use serde::Deserialize;
 use std::fmt;
 
 /// A DNS-1123 label: at most 63 lower-case alphanumerics or '-', starting and ending alphanumeric.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct DnsLabel(pub String);
 
 impl Default for DnsLabel {
@@ -29,21 +33,23 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
-impl<'de> Deserialize<'de> for DnsLabel {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for DnsLabel {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         if is_dns1123_label(&s) {
             Ok(DnsLabel(s))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "{s:?} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)"
-            )))
+            ))
         }
     }
 }
 
 /// A duration written like `500ms`, `2s`, `5m`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Duration(pub std::time::Duration);
 
 impl Duration {
@@ -64,17 +70,19 @@ impl fmt::Display for Duration {
     }
 }
 
-impl<'de> Deserialize<'de> for Duration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for Duration {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         humantime::parse_duration(&s)
             .map(Duration)
-            .map_err(|_| D::Error::custom(format!("expected a duration like \"2s\", got {s:?}")))
+            .map_err(|_| format!("expected a duration like \"2s\", got {s:?}"))
     }
 }
 
 /// A Kubernetes resource quantity such as `512Mi`, `250m`, `1`, `10Gi`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "quantity::Raw")]
 pub struct Quantity(pub String);
 
 /// Whether `s` is a quantity: a decimal number and an optional binary, decimal or exponent suffix.
@@ -92,45 +100,56 @@ pub fn is_quantity(s: &str) -> bool {
     number_ok && suffix_ok
 }
 
-impl<'de> Deserialize<'de> for Quantity {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(u64),
-        }
-        let s = match Raw::deserialize(d)? {
-            Raw::Text(s) => s,
-            Raw::Int(n) => n.to_string(),
+/// [`Quantity`]'s raw form, named `Raw`: serde's error when neither variant fits names the type
+/// ("data did not match any variant of untagged enum Raw").
+mod quantity {
+    /// What a quantity is written as: text, or a bare non-negative integer.
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    pub enum Raw {
+        Text(String),
+        Int(u64),
+    }
+}
+
+impl TryFrom<quantity::Raw> for Quantity {
+    type Error = String;
+
+    fn try_from(raw: quantity::Raw) -> Result<Self, String> {
+        let s = match raw {
+            quantity::Raw::Text(s) => s,
+            quantity::Raw::Int(n) => n.to_string(),
         };
         if is_quantity(&s) {
             Ok(Quantity(s))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "expected a quantity like \"512Mi\" or \"250m\", got {s:?}"
-            )))
+            ))
         }
     }
 }
 
 /// An hour of the day, 0-23.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u8")]
 pub struct Hour(pub u8);
 
-impl<'de> Deserialize<'de> for Hour {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let h = u8::deserialize(d)?;
-        if h < 24 {
-            Ok(Hour(h))
+impl TryFrom<u8> for Hour {
+    type Error = String;
+
+    fn try_from(raw: u8) -> Result<Self, String> {
+        if raw < 24 {
+            Ok(Hour(raw))
         } else {
-            Err(D::Error::custom(format!("expected an hour 0-23, got {h}")))
+            Err(format!("expected an hour 0-23, got {raw}"))
         }
     }
 }
 
 /// A CIDR block such as `10.0.0.0/8` or `fd00::/8`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Cidr(pub String);
 
 /// Whether `s` is `address/prefix` with a prefix that fits the address family.
@@ -148,15 +167,14 @@ pub fn is_cidr(s: &str) -> bool {
     }
 }
 
-impl<'de> Deserialize<'de> for Cidr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for Cidr {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         if is_cidr(&s) {
             Ok(Cidr(s))
         } else {
-            Err(D::Error::custom(format!(
-                "expected a CIDR like \"10.0.0.0/8\", got {s:?}"
-            )))
+            Err(format!("expected a CIDR like \"10.0.0.0/8\", got {s:?}"))
         }
     }
 }
@@ -164,7 +182,8 @@ impl<'de> Deserialize<'de> for Cidr {
 /// A network block with no host bits set, such as `10.244.0.0/16` or `fd00::/8` (not
 /// `10.244.1.0/16`): what Python's `ipaddress.ip_network` accepts, which uvicorn (0.31 or newer) and
 /// gunicorn (24.1 or newer) parse `FORWARDED_ALLOW_IPS` with; a value it refuses stops the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Network(pub String);
 
 /// Whether `s` is a [`Cidr`] whose address has no bits set beyond its prefix.
@@ -172,41 +191,43 @@ pub fn is_network(s: &str) -> bool {
     is_cidr(s) && s.parse::<ipnet::IpNet>().is_ok_and(|n| n.trunc() == n)
 }
 
-impl<'de> Deserialize<'de> for Network {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for Network {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         if is_network(&s) {
             Ok(Network(s))
         } else if is_cidr(&s) {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "{s:?} has host bits set: name the network, like \"10.244.0.0/16\""
-            )))
+            ))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "expected a network like \"10.244.0.0/16\", got {s:?}"
-            )))
+            ))
         }
     }
 }
 
 /// A replica count, 0-1000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
 pub struct Replicas(pub i32);
 
-impl<'de> Deserialize<'de> for Replicas {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let n = i64::deserialize(d)?;
-        match i32::try_from(n) {
+impl TryFrom<i64> for Replicas {
+    type Error = String;
+
+    fn try_from(raw: i64) -> Result<Self, String> {
+        match i32::try_from(raw) {
             Ok(n) if (0..=1000).contains(&n) => Ok(Replicas(n)),
-            _ => Err(D::Error::custom(format!(
-                "expected 0-1000 replicas, got {n}"
-            ))),
+            _ => Err(format!("expected 0-1000 replicas, got {raw}")),
         }
     }
 }
 
 /// An environment variable name: a letter or `_`, then letters, digits or `_`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct EnvName(pub String);
 
 /// Whether `s` is a portable environment variable name (POSIX: `[A-Za-z_][A-Za-z0-9_]*`).
@@ -218,26 +239,29 @@ pub fn is_env_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-impl<'de> Deserialize<'de> for EnvName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for EnvName {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         if is_env_name(&s) {
             Ok(EnvName(s))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "expected an environment variable name like \"LOG_LEVEL\", got {s:?}"
-            )))
+            ))
         }
     }
 }
 
 /// A Kubernetes label key: an optional DNS subdomain prefix and '/', then a name of at most 63
 /// alphanumerics, '-', '_' or '.', starting and ending alphanumeric.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct LabelKey(pub String);
 
 /// A Kubernetes label value: empty, or a label name (see [`LabelKey`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct LabelValue(pub String);
 
 fn is_label_name(s: &str) -> bool {
@@ -258,34 +282,37 @@ pub fn is_label_key(s: &str) -> bool {
     }
 }
 
-impl<'de> Deserialize<'de> for LabelKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for LabelKey {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         if is_label_key(&s) {
             Ok(LabelKey(s))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "{s:?} is not a label key ([prefix/]name, name at most 63 alphanumerics, '-', '_', '.')"
-            )))
+            ))
         }
     }
 }
 
-impl<'de> Deserialize<'de> for LabelValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for LabelValue {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         if s.is_empty() || is_label_name(&s) {
             Ok(LabelValue(s))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "{s:?} is not a label value (at most 63 alphanumerics, '-', '_', '.')"
-            )))
+            ))
         }
     }
 }
 
 /// An IANA time zone name such as `UTC` or `America/New_York` (the API server checks it exists).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct TimeZone(pub String);
 
 /// Whether `s` is shaped like a tz database name: `/`-separated parts of letters, digits, `_`, `-`, `+`.
@@ -299,15 +326,16 @@ pub fn is_time_zone(s: &str) -> bool {
         })
 }
 
-impl<'de> Deserialize<'de> for TimeZone {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for TimeZone {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         if is_time_zone(&s) {
             Ok(TimeZone(s))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "expected an IANA time zone like \"Europe/Berlin\" or \"UTC\", got {s:?}"
-            )))
+            ))
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Values that name places: the public URL browsers use and the route prefixes of the proxy.
 
-use serde::{Deserialize, Deserializer, de::Error as _};
+use serde::Deserialize;
 
 /// The address browsers use, `http(s)://host[:port]`, no path (a trailing `/` is dropped).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct PublicUrl {
     /// `http` or `https`.
     pub scheme: String,
@@ -74,16 +75,18 @@ impl PublicUrl {
     }
 }
 
-impl<'de> Deserialize<'de> for PublicUrl {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        PublicUrl::parse(&s).map_err(D::Error::custom)
+impl TryFrom<String> for PublicUrl {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        PublicUrl::parse(&s)
     }
 }
 
 /// A path prefix of a proxy route: starts with `/`, no trailing `/`, not `/` alone, no `..` or
 /// `//`, no query or fragment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Prefix(pub String);
 
 /// Whether `s` is a route prefix the proxy matches on segment boundaries.
@@ -98,15 +101,16 @@ pub fn is_prefix(s: &str) -> bool {
             .all(|c| c.is_ascii_graphic() && !matches!(c, '?' | '#' | '%' | '\\'))
 }
 
-impl<'de> Deserialize<'de> for Prefix {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for Prefix {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
         if is_prefix(&s) {
             Ok(Prefix(s))
         } else {
-            Err(D::Error::custom(format!(
+            Err(format!(
                 "expected a path prefix like \"/static/admin\" (leading '/', no trailing '/'), got {s:?}"
-            )))
+            ))
         }
     }
 }
