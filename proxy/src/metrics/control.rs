@@ -4,8 +4,10 @@
 use super::registrar::Registrar;
 use super::{
     BUILD_INFO, CONFIG_LAST_RELOAD_SUCCESSFUL, CONFIG_RELOADS_TOTAL, DOWNSTREAM_CONNECTIONS,
-    WORKER_CONNECTIONS,
+    HEAP_LIVE_BYTES, WORKER_CONNECTIONS,
 };
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{IntCounter, IntGauge, IntGaugeVec};
 
 /// The handles of the process's series (`Metrics` exposes them as its own fields).
@@ -46,7 +48,12 @@ impl ControlMetrics {
         )?;
         last_reload_successful.set(1);
         r.add(crate::log::LINES_DROPPED.clone())?;
-        crate::heap::register(r.0)?;
+        if crate::heap::live_bytes().is_some() {
+            r.add(HeapLiveBytes(IntGauge::new(
+                HEAP_LIVE_BYTES,
+                "Heap bytes allocated and not yet freed (a heap-stats build only).",
+            )?))?;
+        }
         Ok(Self {
             downstream_connections,
             worker_connections,
@@ -54,5 +61,21 @@ impl ControlMetrics {
             reloads_failure: reloads.with_label_values(&["failure"]),
             last_reload_successful,
         })
+    }
+}
+
+/// Reads the allocator's counter when the registry is gathered, so no task keeps it up to date.
+#[derive(Clone)]
+struct HeapLiveBytes(IntGauge);
+
+impl Collector for HeapLiveBytes {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let bytes = crate::heap::live_bytes().unwrap_or(0);
+        self.0.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.0.collect()
     }
 }
