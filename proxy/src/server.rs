@@ -206,7 +206,10 @@ impl Server {
                 source,
             })?;
         // Per-route windows for the status page, sampled on this (control-plane) runtime.
-        tasks.push(tokio::spawn(stats::run(state.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn({
+            let (state, shutdown) = (state.clone(), shutdown_rx.clone());
+            async move { stats::run(&state.stats, &state.table, shutdown).await }
+        }));
         tasks.push(tokio::spawn(admin::serve(
             admin_listener,
             state.clone(),
