@@ -149,7 +149,10 @@ impl Server {
         }
         let (admin_listener, admin_addr) = bind_admin(config.admin).await?;
         // Per-route windows for the status page, sampled on this (control-plane) runtime.
-        tasks.push(tokio::spawn(stats::run(state.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn({
+            let (state, shutdown) = (state.clone(), shutdown_rx.clone());
+            async move { stats::run(&state.stats, &state.table, shutdown).await }
+        }));
         tasks.push(tokio::spawn(admin::serve(
             admin_listener,
             state.clone(),

@@ -1,8 +1,9 @@
 //! What the edge refused: requests answered by the proxy's own limits and policy, and connections
 //! closed before or instead of a request.
 
+use super::registrar::Registrar;
 use super::{CONNECTIONS_REJECTED_TOTAL, REQUESTS_REJECTED_TOTAL};
-use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec};
 
 pub struct EdgeMetrics {
     requests_rejected: IntCounterVec,
@@ -12,23 +13,17 @@ pub struct EdgeMetrics {
 }
 
 impl EdgeMetrics {
-    pub(super) fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let requests_rejected = IntCounterVec::new(
-            Opts::new(
-                REQUESTS_REJECTED_TOTAL,
-                "Requests the proxy answered itself for breaking a limit or policy, by route and reason.",
-            ),
+    pub(super) fn register(r: &Registrar<'_>) -> prometheus::Result<Self> {
+        let requests_rejected = r.counters(
+            REQUESTS_REJECTED_TOTAL,
+            "Requests the proxy answered itself for breaking a limit or policy, by route and reason.",
             &["route", "reason"],
         )?;
-        let connections_rejected = IntCounterVec::new(
-            Opts::new(
-                CONNECTIONS_REJECTED_TOTAL,
-                "Client connections closed by the proxy before or instead of a request, by reason.",
-            ),
+        let connections_rejected = r.counters(
+            CONNECTIONS_REJECTED_TOTAL,
+            "Client connections closed by the proxy before or instead of a request, by reason.",
             &["reason"],
         )?;
-        registry.register(Box::new(requests_rejected.clone()))?;
-        registry.register(Box::new(connections_rejected.clone()))?;
         Ok(Self {
             over_max_connections: connections_rejected.with_label_values(&["max_connections"]),
             requests_rejected,

@@ -26,17 +26,27 @@
 //!
 //! Series of an endpoint are removed when the endpoint leaves its pool; series of a route when the
 //! last config and request using that route name are gone.
+//!
+//! Each component registers its own families (`registrar.rs` makes and registers one): routes
+//! (`route.rs`), endpoints (`endpoint.rs`), upstream pools (`pool.rs`), what the edge refused
+//! (`edge.rs`) and the process's own series (`control.rs`).
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
-};
+mod control;
 mod edge;
+mod endpoint;
+mod pool;
+mod registrar;
 mod route;
 
 pub use edge::EdgeMetrics;
-
+pub use endpoint::{EndpointMetrics, EndpointMetricsFactory};
+pub use pool::PoolMetrics;
 pub use route::RouteMetrics;
+
+use control::ControlMetrics;
+use pool::PoolFamilies;
+use prometheus::{Encoder, IntCounter, IntGauge, IntGaugeVec, Registry, TextEncoder};
+use registrar::Registrar;
 use route::{LiveRoutes, RouteFamilies};
 use std::sync::Arc;
 
@@ -85,169 +95,46 @@ pub(crate) const STATUS_SLOTS: usize = 500; // 100..=599
 
 pub struct Metrics {
     registry: Registry,
-    upstream_duration: HistogramVec,
-    pub downstream_connections: IntGauge,
-    worker_connections: IntGaugeVec,
     routes: LiveRoutes,
     /// Held for the process's life: a route named like it shares it and never removes it.
     no_route: Arc<RouteMetrics>,
-    endpoint_healthy: IntGaugeVec,
-    endpoint_ejected: IntGaugeVec,
-    ejections: IntCounterVec,
-    health_checks: IntCounterVec,
-    panic_routing: IntCounterVec,
+    endpoints: EndpointMetricsFactory,
+    pools: PoolFamilies,
+    worker_connections: IntGaugeVec,
+    pub downstream_connections: IntGauge,
     pub reloads_success: IntCounter,
     pub reloads_failure: IntCounter,
     pub last_reload_successful: IntGauge,
-    discovery_errors: IntCounterVec,
     pub edge: EdgeMetrics,
 }
 
 impl Metrics {
+    /// Registers every family, component by component.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(
-                REQUESTS_TOTAL,
-                "HTTP requests answered, by route, method and status code.",
-            ),
-            &["route", "method", "code"],
-        )?;
-        let request_duration = HistogramVec::new(
-            HistogramOpts::new(
-                REQUEST_DURATION,
-                "Time from request start to the end of the response, by route.",
-            )
-            .buckets(DURATION_BUCKETS.to_vec()),
-            &["route"],
-        )?;
-        let upstream_duration = HistogramVec::new(
-            HistogramOpts::new(
-                UPSTREAM_REQUEST_DURATION,
-                "Time from choosing an endpoint to the end of its response, by upstream and endpoint.",
-            )
-            .buckets(DURATION_BUCKETS.to_vec()),
-            &["upstream", "endpoint"],
-        )?;
-        let retries = IntCounterVec::new(
-            Opts::new(
-                RETRIES_TOTAL,
-                "Requests retried on another endpoint, by route and reason.",
-            ),
-            &["route", "reason"],
-        )?;
-        let downstream_connections = IntGauge::new(
-            DOWNSTREAM_CONNECTIONS,
-            "Open client connections on the public listeners.",
-        )?;
-        let worker_connections = IntGaugeVec::new(
-            Opts::new(
-                WORKER_CONNECTIONS,
-                "Open client connections served by each worker thread.",
-            ),
-            &["worker"],
-        )?;
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                BUILD_INFO,
-                "Always 1; the version label names the running build.",
-            ),
-            &["version"],
-        )?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(request_duration.clone()))?;
-        registry.register(Box::new(upstream_duration.clone()))?;
-        registry.register(Box::new(retries.clone()))?;
-        registry.register(Box::new(downstream_connections.clone()))?;
-        registry.register(Box::new(worker_connections.clone()))?;
-        registry.register(Box::new(build_info))?;
-        let endpoint_healthy = IntGaugeVec::new(
-            Opts::new(
-                ENDPOINT_HEALTHY,
-                "1 while active health checks consider the endpoint healthy.",
-            ),
-            &["upstream", "endpoint"],
-        )?;
-        let endpoint_ejected = IntGaugeVec::new(
-            Opts::new(
-                ENDPOINT_EJECTED,
-                "1 while passive outlier detection keeps the endpoint out of rotation.",
-            ),
-            &["upstream", "endpoint"],
-        )?;
-        let ejections = IntCounterVec::new(
-            Opts::new(
-                EJECTIONS_TOTAL,
-                "Endpoints ejected by outlier detection, by upstream and reason.",
-            ),
-            &["upstream", "reason"],
-        )?;
-        let health_checks = IntCounterVec::new(
-            Opts::new(
-                HEALTH_CHECKS_TOTAL,
-                "Active health probes, by upstream and result (success, failure, skipped).",
-            ),
-            &["upstream", "result"],
-        )?;
-        let panic_routing = IntCounterVec::new(
-            Opts::new(
-                PANIC_ROUTING_TOTAL,
-                "Requests routed across all endpoints because none was eligible (panic mode), by upstream.",
-            ),
-            &["upstream"],
-        )?;
-        registry.register(Box::new(endpoint_healthy.clone()))?;
-        registry.register(Box::new(endpoint_ejected.clone()))?;
-        registry.register(Box::new(ejections.clone()))?;
-        registry.register(Box::new(health_checks.clone()))?;
-        registry.register(Box::new(panic_routing.clone()))?;
-        let reloads = IntCounterVec::new(
-            Opts::new(CONFIG_RELOADS_TOTAL, "Config reload attempts, by result."),
-            &["result"],
-        )?;
-        let last_reload_successful = IntGauge::new(
-            CONFIG_LAST_RELOAD_SUCCESSFUL,
-            "1 if the last config reload succeeded (or none was tried), 0 if it failed.",
-        )?;
-        last_reload_successful.set(1);
-        let discovery_errors = IntCounterVec::new(
-            Opts::new(
-                DISCOVERY_ERRORS_TOTAL,
-                "Failed discovery lookups (DNS, Kubernetes), by upstream.",
-            ),
-            &["upstream"],
-        )?;
-        registry.register(Box::new(reloads.clone()))?;
-        registry.register(Box::new(last_reload_successful.clone()))?;
-        registry.register(Box::new(discovery_errors.clone()))?;
-        registry.register(Box::new(crate::log::LINES_DROPPED.clone()))?;
-        crate::heap::register(&registry)?;
-        let edge = EdgeMetrics::register(&registry)?;
-        let routes = LiveRoutes::new(RouteFamilies {
-            requests,
-            duration: request_duration,
-            retries,
-            rejected: edge.requests_family(),
-        });
-        Ok(Self {
-            registry,
-            upstream_duration,
+        let r = Registrar(&registry);
+        let edge = EdgeMetrics::register(&r)?;
+        let routes = LiveRoutes::new(RouteFamilies::register(&r, edge.requests_family())?);
+        let endpoints = EndpointMetricsFactory::register(&r)?;
+        let pools = PoolFamilies::register(&r)?;
+        let ControlMetrics {
             downstream_connections,
             worker_connections,
+            reloads_success,
+            reloads_failure,
+            last_reload_successful,
+        } = ControlMetrics::register(&r)?;
+        Ok(Self {
+            registry,
             no_route: routes.get(NO_ROUTE),
             routes,
-            endpoint_healthy,
-            endpoint_ejected,
-            ejections,
-            health_checks,
-            panic_routing,
-            reloads_success: reloads.with_label_values(&["success"]),
-            reloads_failure: reloads.with_label_values(&["failure"]),
+            endpoints,
+            pools,
+            worker_connections,
+            downstream_connections,
+            reloads_success,
+            reloads_failure,
             last_reload_successful,
-            discovery_errors,
             edge,
         })
     }
@@ -260,19 +147,7 @@ impl Metrics {
 
     /// Handles for one upstream pool.
     pub fn pool(&self, upstream: &str) -> PoolMetrics {
-        PoolMetrics {
-            ejected_consecutive: self
-                .ejections
-                .with_label_values(&[upstream, "consecutive_failures"]),
-            ejected_on_probation: self
-                .ejections
-                .with_label_values(&[upstream, "failed_on_probation"]),
-            checks_success: self.health_checks.with_label_values(&[upstream, "success"]),
-            checks_failure: self.health_checks.with_label_values(&[upstream, "failure"]),
-            checks_skipped: self.health_checks.with_label_values(&[upstream, "skipped"]),
-            panic_routing: self.panic_routing.with_label_values(&[upstream]),
-            discovery_errors: self.discovery_errors.with_label_values(&[upstream]),
-        }
+        self.pools.pool(upstream)
     }
 
     /// Handles for one route; call when the route table is built. Every table holding a route of
@@ -287,16 +162,12 @@ impl Metrics {
 
     /// Handles for one endpoint of one upstream; call when the pool is built.
     pub fn endpoint(&self, upstream: &str, endpoint: &str) -> EndpointMetrics {
-        self.endpoint_factory().endpoint(upstream, endpoint)
+        self.endpoints.endpoint(upstream, endpoint)
     }
 
     /// What a pool keeps to register the series of endpoints that join it later.
     pub fn endpoint_factory(&self) -> EndpointMetricsFactory {
-        EndpointMetricsFactory {
-            duration: self.upstream_duration.clone(),
-            healthy: self.endpoint_healthy.clone(),
-            ejected: self.endpoint_ejected.clone(),
-        }
+        self.endpoints.clone()
     }
 
     /// The Prometheus text exposition of every metric.
@@ -307,63 +178,5 @@ impl Metrics {
             tracing::error!(error = %e, "encoding metrics failed");
         }
         out
-    }
-}
-
-/// Pre-resolved handles of one endpoint; its series leave the exposition when it is dropped.
-pub struct EndpointMetrics {
-    pub duration: Histogram,
-    pub healthy: IntGauge,
-    pub ejected: IntGauge,
-    vecs: (HistogramVec, IntGaugeVec, IntGaugeVec),
-    labels: [String; 2],
-}
-
-impl Drop for EndpointMetrics {
-    fn drop(&mut self) {
-        let labels = [self.labels[0].as_str(), self.labels[1].as_str()];
-        let _ = self.vecs.0.remove_label_values(&labels);
-        let _ = self.vecs.1.remove_label_values(&labels);
-        let _ = self.vecs.2.remove_label_values(&labels);
-    }
-}
-
-/// Pre-resolved handles of one upstream pool.
-pub struct PoolMetrics {
-    pub ejected_consecutive: IntCounter,
-    pub ejected_on_probation: IntCounter,
-    pub checks_success: IntCounter,
-    pub checks_failure: IntCounter,
-    pub checks_skipped: IntCounter,
-    pub panic_routing: IntCounter,
-    pub discovery_errors: IntCounter,
-}
-
-/// Registers endpoint series; cheap to clone (the families are shared).
-#[derive(Clone)]
-pub struct EndpointMetricsFactory {
-    duration: HistogramVec,
-    healthy: IntGaugeVec,
-    ejected: IntGaugeVec,
-}
-
-impl EndpointMetricsFactory {
-    pub fn endpoint(&self, upstream: &str, endpoint: &str) -> EndpointMetrics {
-        let labels = [upstream, endpoint];
-        let healthy = self.healthy.with_label_values(&labels);
-        healthy.set(1);
-        let ejected = self.ejected.with_label_values(&labels);
-        ejected.set(0);
-        EndpointMetrics {
-            duration: self.duration.with_label_values(&labels),
-            healthy,
-            ejected,
-            vecs: (
-                self.duration.clone(),
-                self.healthy.clone(),
-                self.ejected.clone(),
-            ),
-            labels: [upstream.to_owned(), endpoint.to_owned()],
-        }
     }
 }

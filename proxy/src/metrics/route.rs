@@ -5,9 +5,10 @@
 //! the config and its last request ended), its series leave the exposition, as Envoy drops the
 //! stats of a removed cluster: renaming routes across reloads does not grow `/metrics` forever.
 
+use super::registrar::Registrar;
 use super::{
-    METHODS, OTHER_METHOD, RETRY_CONNECT_FAILURE, RETRY_RESET, RETRY_STATUS, RETRY_TIMEOUT,
-    STATUS_MIN, STATUS_SLOTS,
+    METHODS, OTHER_METHOD, REQUEST_DURATION, REQUESTS_TOTAL, RETRIES_TOTAL, RETRY_CONNECT_FAILURE,
+    RETRY_RESET, RETRY_STATUS, RETRY_TIMEOUT, STATUS_MIN, STATUS_SLOTS,
 };
 use prometheus::core::Collector;
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec};
@@ -29,6 +30,31 @@ pub(crate) struct RouteFamilies {
     pub(crate) retries: IntCounterVec,
     /// `requests_rejected_total{route, reason}`.
     pub(crate) rejected: IntCounterVec,
+}
+
+impl RouteFamilies {
+    /// Registers the route families; `rejected` is the edge's `requests_rejected_total`, in which
+    /// routes pre-resolve their own reasons.
+    pub(super) fn register(r: &Registrar<'_>, rejected: IntCounterVec) -> prometheus::Result<Self> {
+        Ok(Self {
+            requests: r.counters(
+                REQUESTS_TOTAL,
+                "HTTP requests answered, by route, method and status code.",
+                &["route", "method", "code"],
+            )?,
+            duration: r.durations(
+                REQUEST_DURATION,
+                "Time from request start to the end of the response, by route.",
+                &["route"],
+            )?,
+            retries: r.counters(
+                RETRIES_TOTAL,
+                "Requests retried on another endpoint, by route and reason.",
+                &["route", "reason"],
+            )?,
+            rejected,
+        })
+    }
 }
 
 /// `requests_rejected_total{reason}` of a route's own policy.

@@ -12,7 +12,7 @@ mod ring;
 pub use ring::{Ring, Sample, Window};
 
 use crate::routing::RouteTable;
-use crate::state::State;
+use arc_swap::ArcSwap;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -90,13 +90,13 @@ impl Stats {
     }
 }
 
-/// Samples every [`SAMPLE_PERIOD`] until shutdown.
-pub async fn run(state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
+/// Samples the current `table` into `stats` every [`SAMPLE_PERIOD`] until shutdown.
+pub async fn run(stats: &Stats, table: &ArcSwap<RouteTable>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(SAMPLE_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => state.stats.sample(&state.table.load(), Instant::now()),
+            _ = tick.tick() => stats.sample(&table.load(), Instant::now()),
             _ = shutdown.changed() => return,
         }
     }
