@@ -12,9 +12,11 @@
 
 mod balance;
 mod endpoint;
+mod hash_key;
 
 pub use balance::hash_bytes;
 pub use endpoint::{Endpoint, InFlight};
+pub use hash_key::hash_key;
 
 use crate::config::{HealthCheckConfig, OutlierConfig, UpstreamConfig};
 use crate::health::checker;
