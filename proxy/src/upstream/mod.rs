@@ -13,21 +13,21 @@
 mod balance;
 mod endpoint;
 mod hash_key;
+mod probe_loop;
 
 pub use balance::hash_bytes;
 pub use endpoint::{Endpoint, InFlight};
 pub use hash_key::hash_key;
 
 use crate::config::{HealthCheckConfig, OutlierConfig, UpstreamConfig};
-use crate::health::checker;
 use crate::metrics::{EndpointMetricsFactory, Metrics, PoolMetrics};
 use arc_swap::{ArcSwap, Guard};
 use balance::Balancer;
+use probe_loop::ProbeLoops;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
 /// Retries may be in flight for at most this share of a pool's active requests…
@@ -53,9 +53,7 @@ pub struct Pool {
     eject_lock: Mutex<()>,
     active: AtomicUsize,
     retrying: AtomicUsize,
-    /// Set once health checks run: endpoints joining later get a probe loop too.
-    probe_permits: Mutex<Option<Arc<Semaphore>>>,
-    checkers: Mutex<HashMap<SocketAddr, AbortHandle>>,
+    probes: ProbeLoops,
     /// Discovery tasks feeding this pool.
     tasks: Mutex<Vec<AbortHandle>>,
     retired: AtomicBool,
@@ -90,8 +88,7 @@ impl Pool {
             eject_lock: Mutex::new(()),
             active: AtomicUsize::new(0),
             retrying: AtomicUsize::new(0),
-            probe_permits: Mutex::new(None),
-            checkers: Mutex::new(HashMap::new()),
+            probes: ProbeLoops::default(),
             tasks: Mutex::new(Vec::new()),
             retired: AtomicBool::new(false),
         };
@@ -203,12 +200,10 @@ impl Pool {
                 endpoint = &*gone.label,
                 "endpoint left the pool"
             );
-            if let Some(h) = lock(&self.checkers).remove(&gone.addr) {
-                h.abort();
-            }
+            self.probes.stop(&gone.addr);
         }
         for ep in &joined {
-            if !current.endpoints.is_empty() || self.is_activated() {
+            if !current.endpoints.is_empty() || self.probes.is_activated() {
                 tracing::info!(
                     upstream = &*self.name,
                     endpoint = &*ep.label,
@@ -221,40 +216,10 @@ impl Pool {
             endpoints,
             balancer,
         }));
-        if let Some(permits) = lock(&self.probe_permits).clone() {
+        if let Some(permits) = self.probes.permits() {
             for ep in &joined {
                 self.spawn_checker(ep, &permits);
             }
-        }
-    }
-
-    fn is_activated(&self) -> bool {
-        lock(&self.probe_permits).is_some()
-    }
-
-    /// Starts one probe loop per endpoint (on the current tokio runtime) if the upstream has a
-    /// health check; endpoints joining later get one too. Loops end when their endpoint leaves.
-    pub fn start_health_checks(&self, permits: &Arc<Semaphore>) {
-        *lock(&self.probe_permits) = Some(permits.clone());
-        for ep in self.members().endpoints.iter() {
-            self.spawn_checker(ep, permits);
-        }
-    }
-
-    fn spawn_checker(&self, ep: &Arc<Endpoint>, permits: &Arc<Semaphore>) {
-        let Some(hc) = self.health_check() else {
-            return;
-        };
-        if self.retired.load(Ordering::Relaxed) {
-            return;
-        }
-        let task = tokio::spawn(checker::run(
-            Arc::downgrade(ep),
-            hc.clone(),
-            permits.clone(),
-        ));
-        if let Some(old) = lock(&self.checkers).insert(ep.addr, task.abort_handle()) {
-            old.abort();
         }
     }
 
@@ -271,9 +236,7 @@ impl Pool {
     /// once (requests still holding the old table may finish on it).
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Relaxed);
-        for (_, h) in lock(&self.checkers).drain() {
-            h.abort();
-        }
+        self.probes.stop_all();
         for h in lock(&self.tasks).drain(..) {
             h.abort();
         }
