@@ -11,29 +11,28 @@
 //! counters survive.
 
 mod balance;
+mod budget;
 mod endpoint;
 mod hash_key;
+mod outlier;
 mod probe_loop;
 
 pub use balance::hash_bytes;
+pub use budget::{ActiveRequest, RETRY_BUDGET_MIN, RETRY_BUDGET_PERCENT};
 pub use endpoint::{Endpoint, InFlight};
 pub use hash_key::hash_key;
 
-use crate::config::{HealthCheckConfig, OutlierConfig, UpstreamConfig};
+use crate::config::{HealthCheckConfig, UpstreamConfig};
 use crate::metrics::{EndpointMetricsFactory, Metrics, PoolMetrics};
 use arc_swap::{ArcSwap, Guard};
 use balance::Balancer;
+use budget::RetryBudget;
 use probe_loop::ProbeLoops;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use tokio::task::AbortHandle;
-
-/// Retries may be in flight for at most this share of a pool's active requests…
-pub const RETRY_BUDGET_PERCENT: usize = 20;
-/// …but this many are always allowed.
-pub const RETRY_BUDGET_MIN: usize = 3;
 
 /// One snapshot of a pool's endpoints and the balancer built for them.
 pub struct Members {
@@ -50,9 +49,9 @@ pub struct Pool {
     /// Every endpoint object still alive, so one that leaves and comes back keeps its state and
     /// its metric series.
     known: Mutex<HashMap<SocketAddr, Weak<Endpoint>>>,
+    /// Taken by each ejection decision (`outlier`).
     eject_lock: Mutex<()>,
-    active: AtomicUsize,
-    retrying: AtomicUsize,
+    budget: RetryBudget,
     probes: ProbeLoops,
     /// Discovery tasks feeding this pool.
     tasks: Mutex<Vec<AbortHandle>>,
@@ -86,8 +85,7 @@ impl Pool {
             }),
             known: Mutex::new(HashMap::new()),
             eject_lock: Mutex::new(()),
-            active: AtomicUsize::new(0),
-            retrying: AtomicUsize::new(0),
+            budget: RetryBudget::default(),
             probes: ProbeLoops::default(),
             tasks: Mutex::new(Vec::new()),
             retired: AtomicBool::new(false),
@@ -141,10 +139,6 @@ impl Pool {
 
     pub fn health_check(&self) -> Option<&HealthCheckConfig> {
         self.config.health_check.as_ref()
-    }
-
-    fn outlier(&self) -> &OutlierConfig {
-        &self.config.outlier
     }
 
     /// Replaces the members with `addrs`; those in `terminating` take no new requests unless
@@ -274,53 +268,6 @@ impl Pool {
             .iter()
             .any(|e| !tried.contains(&e.addr) && tier.admits(e))
     }
-
-    /// A request on `ep` failed (connect error, reset, timeout, or 502/503/504): feeds outlier
-    /// detection, ejecting only while `max_ejection_percent` allows and one endpoint remains.
-    pub fn record_failure(&self, ep: &Arc<Endpoint>, what: &str) {
-        ep.count_failure();
-        let cfg = *self.outlier();
-        if cfg.consecutive_failures == 0 {
-            return;
-        }
-        let transition = {
-            let _guard = lock(&self.eject_lock);
-            let m = self.members();
-            let n = m.endpoints.len();
-            let after = m.endpoints.iter().filter(|e| e.health.is_ejected()).count() + 1;
-            let may_eject = after < n && after * 100 <= n * usize::from(cfg.max_ejection_percent);
-            ep.health
-                .failure(tokio::time::Instant::now(), &cfg, may_eject)
-        };
-        if let Some(t @ crate::health::Transition::Ejected { duration, .. }) = transition {
-            ep.apply(t, what);
-            let weak = Arc::downgrade(ep);
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn(async move {
-                        tokio::time::sleep(duration).await;
-                        if let Some(ep) = weak.upgrade()
-                            && let Some(t) = ep.health.return_if_due(tokio::time::Instant::now())
-                        {
-                            ep.apply(t, "");
-                        }
-                    });
-                }
-                Err(_) => {
-                    tracing::error!("no runtime to schedule the return of an ejected endpoint")
-                }
-            }
-        }
-    }
-
-    /// Counts a request as active for the retry budget until the guard drops.
-    pub fn begin_request(self: &Arc<Self>) -> ActiveRequest {
-        self.active.fetch_add(1, Ordering::Relaxed);
-        ActiveRequest {
-            pool: self.clone(),
-            retrying: false,
-        }
-    }
 }
 
 impl Drop for Pool {
@@ -355,40 +302,6 @@ impl Tier {
             Tier::Eligible => e.eligible(),
             Tier::Serving => e.health.eligible(),
             Tier::Panic => true,
-        }
-    }
-}
-
-/// One request's share of the retry budget.
-pub struct ActiveRequest {
-    pool: Arc<Pool>,
-    retrying: bool,
-}
-
-impl ActiveRequest {
-    /// Whether this request may retry after its request was sent: retries in flight stay within
-    /// `RETRY_BUDGET_PERCENT` of the pool's active requests (at least `RETRY_BUDGET_MIN`).
-    pub fn try_retry(&mut self) -> bool {
-        if self.retrying {
-            return true;
-        }
-        let active = self.pool.active.load(Ordering::Relaxed);
-        let allowed = (active * RETRY_BUDGET_PERCENT / 100).max(RETRY_BUDGET_MIN);
-        if self.pool.retrying.fetch_add(1, Ordering::Relaxed) < allowed {
-            self.retrying = true;
-            true
-        } else {
-            self.pool.retrying.fetch_sub(1, Ordering::Relaxed);
-            false
-        }
-    }
-}
-
-impl Drop for ActiveRequest {
-    fn drop(&mut self) {
-        self.pool.active.fetch_sub(1, Ordering::Relaxed);
-        if self.retrying {
-            self.pool.retrying.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
