@@ -178,29 +178,6 @@ pub fn new_request_id() -> HeaderValue {
     HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("0"))
 }
 
-/// The `hash` balancing key of a request: a header's value, a cookie's value or the client IP;
-/// `None` when the header or cookie is absent (the pool then balances round-robin).
-pub fn hash_key(key: &crate::config::HashKey, headers: &HeaderMap, client: IpAddr) -> Option<u64> {
-    use crate::config::HashKey;
-    use crate::upstream::hash_bytes;
-    match key {
-        HashKey::Header(name) => headers.get(name).map(|v| hash_bytes(v.as_bytes())),
-        HashKey::Cookie(name) => headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                (k == name).then(|| hash_bytes(v.as_bytes()))
-            }),
-        HashKey::ClientIp => Some(match client {
-            IpAddr::V4(ip) => hash_bytes(&ip.octets()),
-            IpAddr::V6(ip) => hash_bytes(&ip.octets()),
-        }),
-    }
-}
-
 /// Appends `ip` as text: an IPv4 address digit by digit (most clients; `core::fmt` costs about a
 /// thousand instructions per address, a tenth of this module's per-request work), IPv6 by `fmt`.
 fn push_ip(out: &mut String, ip: IpAddr) {

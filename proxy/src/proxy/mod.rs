@@ -29,13 +29,13 @@ mod response;
 
 pub use location::rewrite_location;
 
-use crate::headers::{self, Forwarding, X_REQUEST_ID_WIRE};
+use crate::headers::{Forwarding, X_REQUEST_ID_WIRE};
 use crate::log::AccessLine;
 use crate::respond::{self, ErrorBody};
 use crate::retry::{self, Failure, RetryDecision, When};
 use crate::routing::{Route, RouteTable};
 use crate::state::State;
-use crate::upstream::{ActiveRequest, InFlight};
+use crate::upstream::{self, ActiveRequest, InFlight};
 use async_trait::async_trait;
 use http::{HeaderValue, Uri};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -232,7 +232,7 @@ impl ProxyHttp for TrinityProxy {
         if ctx.active.is_none() {
             ctx.active = Some(pool.begin_request());
             if let crate::config::LoadBalancing::Hash(key) = &pool.config.load_balancing {
-                ctx.hash_key = headers::hash_key(key, &session.req_header().headers, ctx.client);
+                ctx.hash_key = upstream::hash_key(key, &session.req_header().headers, ctx.client);
             }
         }
         let Some(selected) = pool.select(&ctx.tried, ctx.hash_key) else {

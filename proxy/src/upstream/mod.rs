@@ -9,35 +9,38 @@
 //! Membership can change at run time (discovery, reload): the member list is an `ArcSwap`
 //! snapshot, and an endpoint that stays keeps its `Arc<Endpoint>` — health, ejection state and
 //! counters survive.
+//!
+//! This file holds the pool itself and its life cycle (discovery tasks, retirement); each other
+//! job has its file: `members` (membership), `select` (tiers and panic mode), `balance` (the
+//! balancers), `hash_key` (the `hash` key of a request), `outlier` (ejection and return),
+//! `budget` (the retry budget), `probe_loop` (the active health checks), `endpoint`.
 
 mod balance;
+mod budget;
 mod endpoint;
+mod hash_key;
+mod members;
+mod outlier;
+mod probe_loop;
+mod select;
 
 pub use balance::hash_bytes;
+pub use budget::{ActiveRequest, RETRY_BUDGET_MIN, RETRY_BUDGET_PERCENT};
 pub use endpoint::{Endpoint, InFlight};
+pub use hash_key::hash_key;
+pub use members::Members;
+pub use select::Selected;
 
-use crate::config::{HealthCheckConfig, OutlierConfig, UpstreamConfig};
-use crate::health::checker;
+use crate::config::{HealthCheckConfig, UpstreamConfig};
 use crate::metrics::{EndpointMetricsFactory, Metrics, PoolMetrics};
-use arc_swap::{ArcSwap, Guard};
-use balance::Balancer;
+use arc_swap::ArcSwap;
+use budget::RetryBudget;
+use probe_loop::ProbeLoops;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
-
-/// Retries may be in flight for at most this share of a pool's active requests…
-pub const RETRY_BUDGET_PERCENT: usize = 20;
-/// …but this many are always allowed.
-pub const RETRY_BUDGET_MIN: usize = 3;
-
-/// One snapshot of a pool's endpoints and the balancer built for them.
-pub struct Members {
-    pub endpoints: Vec<Arc<Endpoint>>,
-    balancer: Balancer,
-}
 
 pub struct Pool {
     pub name: Arc<str>,
@@ -48,22 +51,13 @@ pub struct Pool {
     /// Every endpoint object still alive, so one that leaves and comes back keeps its state and
     /// its metric series.
     known: Mutex<HashMap<SocketAddr, Weak<Endpoint>>>,
+    /// Taken by each ejection decision (`outlier`).
     eject_lock: Mutex<()>,
-    active: AtomicUsize,
-    retrying: AtomicUsize,
-    /// Set once health checks run: endpoints joining later get a probe loop too.
-    probe_permits: Mutex<Option<Arc<Semaphore>>>,
-    checkers: Mutex<HashMap<SocketAddr, AbortHandle>>,
+    budget: RetryBudget,
+    probes: ProbeLoops,
     /// Discovery tasks feeding this pool.
     tasks: Mutex<Vec<AbortHandle>>,
     retired: AtomicBool,
-}
-
-/// The endpoint a request got.
-pub struct Selected {
-    pub guard: InFlight,
-    /// No endpoint was eligible: chosen in panic mode.
-    pub panic: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,60 +74,20 @@ impl Pool {
             config: cfg.clone(),
             metrics: Arc::new(metrics.pool(&cfg.name)),
             endpoint_metrics: metrics.endpoint_factory(),
-            members: ArcSwap::from_pointee(Members {
-                endpoints: Vec::new(),
-                balancer: Balancer::new(&cfg.load_balancing, &[]),
-            }),
+            members: ArcSwap::from_pointee(Members::new(&cfg.load_balancing, Vec::new())),
             known: Mutex::new(HashMap::new()),
             eject_lock: Mutex::new(()),
-            active: AtomicUsize::new(0),
-            retrying: AtomicUsize::new(0),
-            probe_permits: Mutex::new(None),
-            checkers: Mutex::new(HashMap::new()),
+            budget: RetryBudget::default(),
+            probes: ProbeLoops::default(),
             tasks: Mutex::new(Vec::new()),
             retired: AtomicBool::new(false),
         };
-        let mut terminating = Vec::new();
-        if let Some(prev) = previous {
-            // Every endpoint object of the previous pool still alive (members, and former members
-            // pinned by requests in flight) is reused, so one label set never has two owners.
-            let mut known = lock(&pool.known);
-            for (addr, ep) in lock(&prev.known).iter() {
-                known.insert(*addr, ep.clone());
-            }
-            for ep in prev.members().endpoints.iter() {
-                known.insert(ep.addr, Arc::downgrade(ep));
-                if ep.is_terminating() {
-                    terminating.push(ep.addr);
-                }
-            }
-        }
-        // With discovery, the previous members serve until the provider answers (a failed
-        // lookup keeps the last good set, across reloads too).
-        let initial: Vec<SocketAddr> = match (&cfg.discovery, previous) {
-            (crate::config::Discovery::Static, _) => cfg.endpoints.clone(),
-            (_, Some(prev)) => prev.members().endpoints.iter().map(|e| e.addr).collect(),
-            (_, None) => Vec::new(),
-        };
-        pool.set_members(&initial, &terminating);
+        let terminating = previous.map(|prev| pool.inherit(prev)).unwrap_or_default();
+        pool.set_members(&members::initial(cfg, previous), &terminating);
         if cfg.health_check.is_none() {
-            // Nothing will probe these endpoints any more: forget their active verdicts.
-            for ep in pool.members().endpoints.iter() {
-                if let Some(t) = ep.health.reset_active() {
-                    ep.apply(t, "health check removed");
-                }
-            }
+            pool.forget_active_verdicts();
         }
         pool
-    }
-
-    /// The current members (a cheap snapshot; do not hold it across an await).
-    pub fn members(&self) -> Guard<Arc<Members>> {
-        self.members.load()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.members().endpoints.is_empty()
     }
 
     pub fn retries(&self) -> usize {
@@ -142,118 +96,6 @@ impl Pool {
 
     pub fn health_check(&self) -> Option<&HealthCheckConfig> {
         self.config.health_check.as_ref()
-    }
-
-    fn outlier(&self) -> &OutlierConfig {
-        &self.config.outlier
-    }
-
-    /// Replaces the members with `addrs`; those in `terminating` take no new requests unless
-    /// nothing else is eligible. Endpoints that stay keep their state.
-    pub fn set_members(&self, addrs: &[SocketAddr], terminating: &[SocketAddr]) {
-        let current = self.members();
-        let same = current.endpoints.len() == addrs.len()
-            && current
-                .endpoints
-                .iter()
-                .zip(addrs)
-                .all(|(e, a)| e.addr == *a);
-        if same {
-            for ep in current.endpoints.iter() {
-                ep.set_terminating(terminating.contains(&ep.addr));
-            }
-            return;
-        }
-        let require_first = self.health_check().is_some_and(|h| h.require_first_check);
-        let mut known = lock(&self.known);
-        known.retain(|_, w| w.strong_count() > 0);
-        let mut joined = Vec::new();
-        let endpoints: Vec<Arc<Endpoint>> = addrs
-            .iter()
-            .map(|addr| {
-                let ep = known.get(addr).and_then(Weak::upgrade).unwrap_or_else(|| {
-                    let ep = Arc::new(Endpoint::new(
-                        *addr,
-                        self.name.clone(),
-                        require_first,
-                        self.endpoint_metrics
-                            .endpoint(&self.name, &addr.to_string()),
-                        self.metrics.clone(),
-                    ));
-                    known.insert(*addr, Arc::downgrade(&ep));
-                    ep
-                });
-                ep.set_terminating(terminating.contains(addr));
-                if !current.endpoints.iter().any(|e| e.addr == *addr) {
-                    joined.push(ep.clone());
-                }
-                ep
-            })
-            .collect();
-        drop(known);
-        for gone in current
-            .endpoints
-            .iter()
-            .filter(|e| !addrs.contains(&e.addr))
-        {
-            tracing::info!(
-                upstream = &*self.name,
-                endpoint = &*gone.label,
-                "endpoint left the pool"
-            );
-            if let Some(h) = lock(&self.checkers).remove(&gone.addr) {
-                h.abort();
-            }
-        }
-        for ep in &joined {
-            if !current.endpoints.is_empty() || self.is_activated() {
-                tracing::info!(
-                    upstream = &*self.name,
-                    endpoint = &*ep.label,
-                    "endpoint joined the pool"
-                );
-            }
-        }
-        let balancer = Balancer::new(&self.config.load_balancing, &endpoints);
-        self.members.store(Arc::new(Members {
-            endpoints,
-            balancer,
-        }));
-        if let Some(permits) = lock(&self.probe_permits).clone() {
-            for ep in &joined {
-                self.spawn_checker(ep, &permits);
-            }
-        }
-    }
-
-    fn is_activated(&self) -> bool {
-        lock(&self.probe_permits).is_some()
-    }
-
-    /// Starts one probe loop per endpoint (on the current tokio runtime) if the upstream has a
-    /// health check; endpoints joining later get one too. Loops end when their endpoint leaves.
-    pub fn start_health_checks(&self, permits: &Arc<Semaphore>) {
-        *lock(&self.probe_permits) = Some(permits.clone());
-        for ep in self.members().endpoints.iter() {
-            self.spawn_checker(ep, permits);
-        }
-    }
-
-    fn spawn_checker(&self, ep: &Arc<Endpoint>, permits: &Arc<Semaphore>) {
-        let Some(hc) = self.health_check() else {
-            return;
-        };
-        if self.retired.load(Ordering::Relaxed) {
-            return;
-        }
-        let task = tokio::spawn(checker::run(
-            Arc::downgrade(ep),
-            hc.clone(),
-            permits.clone(),
-        ));
-        if let Some(old) = lock(&self.checkers).insert(ep.addr, task.abort_handle()) {
-            old.abort();
-        }
     }
 
     /// Keeps `task` (a discovery provider) running for as long as the pool is in service.
@@ -269,9 +111,7 @@ impl Pool {
     /// once (requests still holding the old table may finish on it).
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Relaxed);
-        for (_, h) in lock(&self.checkers).drain() {
-            h.abort();
-        }
+        self.probes.stop_all();
         for h in lock(&self.tasks).drain(..) {
             h.abort();
         }
@@ -280,151 +120,11 @@ impl Pool {
     pub fn is_retired(&self) -> bool {
         self.retired.load(Ordering::Relaxed)
     }
-
-    /// Picks an endpoint not in `tried`; `key` is the request's hash key for `hash` balancing.
-    pub fn select(&self, tried: &[SocketAddr], key: Option<u64>) -> Option<Selected> {
-        let m = self.members();
-        let eps = &m.endpoints;
-        let tier = Tier::of(eps);
-        let i = m.balancer.pick(
-            eps,
-            |i| !tried.contains(&eps[i].addr) && tier.admits(&eps[i]),
-            key,
-        )?;
-        let panic = tier == Tier::Panic;
-        if panic {
-            self.metrics.panic_routing.inc();
-        }
-        Some(Selected {
-            guard: InFlight::new(&eps[i]),
-            panic,
-        })
-    }
-
-    /// Whether `select` would find an endpoint outside `tried` (without choosing one).
-    pub fn can_select(&self, tried: &[SocketAddr]) -> bool {
-        let m = self.members();
-        let tier = Tier::of(&m.endpoints);
-        m.endpoints
-            .iter()
-            .any(|e| !tried.contains(&e.addr) && tier.admits(e))
-    }
-
-    /// A request on `ep` failed (connect error, reset, timeout, or 502/503/504): feeds outlier
-    /// detection, ejecting only while `max_ejection_percent` allows and one endpoint remains.
-    pub fn record_failure(&self, ep: &Arc<Endpoint>, what: &str) {
-        ep.count_failure();
-        let cfg = *self.outlier();
-        if cfg.consecutive_failures == 0 {
-            return;
-        }
-        let transition = {
-            let _guard = lock(&self.eject_lock);
-            let m = self.members();
-            let n = m.endpoints.len();
-            let after = m.endpoints.iter().filter(|e| e.health.is_ejected()).count() + 1;
-            let may_eject = after < n && after * 100 <= n * usize::from(cfg.max_ejection_percent);
-            ep.health
-                .failure(tokio::time::Instant::now(), &cfg, may_eject)
-        };
-        if let Some(t @ crate::health::Transition::Ejected { duration, .. }) = transition {
-            ep.apply(t, what);
-            let weak = Arc::downgrade(ep);
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn(async move {
-                        tokio::time::sleep(duration).await;
-                        if let Some(ep) = weak.upgrade()
-                            && let Some(t) = ep.health.return_if_due(tokio::time::Instant::now())
-                        {
-                            ep.apply(t, "");
-                        }
-                    });
-                }
-                Err(_) => {
-                    tracing::error!("no runtime to schedule the return of an ejected endpoint")
-                }
-            }
-        }
-    }
-
-    /// Counts a request as active for the retry budget until the guard drops.
-    pub fn begin_request(self: &Arc<Self>) -> ActiveRequest {
-        self.active.fetch_add(1, Ordering::Relaxed);
-        ActiveRequest {
-            pool: self.clone(),
-            retrying: false,
-        }
-    }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
         self.retire();
-    }
-}
-
-/// Which endpoints may take a request: the eligible ones; when none is, the healthy ones that
-/// are only terminating (still serving, as Kubernetes says); when none of those either — panic
-/// mode — every endpoint. Endpoints a request already tried are excluded on top of this.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Tier {
-    Eligible,
-    Serving,
-    Panic,
-}
-
-impl Tier {
-    fn of(eps: &[Arc<Endpoint>]) -> Self {
-        if eps.iter().any(|e| e.eligible()) {
-            Tier::Eligible
-        } else if eps.iter().any(|e| e.health.eligible()) {
-            Tier::Serving
-        } else {
-            Tier::Panic
-        }
-    }
-
-    fn admits(self, e: &Endpoint) -> bool {
-        match self {
-            Tier::Eligible => e.eligible(),
-            Tier::Serving => e.health.eligible(),
-            Tier::Panic => true,
-        }
-    }
-}
-
-/// One request's share of the retry budget.
-pub struct ActiveRequest {
-    pool: Arc<Pool>,
-    retrying: bool,
-}
-
-impl ActiveRequest {
-    /// Whether this request may retry after its request was sent: retries in flight stay within
-    /// `RETRY_BUDGET_PERCENT` of the pool's active requests (at least `RETRY_BUDGET_MIN`).
-    pub fn try_retry(&mut self) -> bool {
-        if self.retrying {
-            return true;
-        }
-        let active = self.pool.active.load(Ordering::Relaxed);
-        let allowed = (active * RETRY_BUDGET_PERCENT / 100).max(RETRY_BUDGET_MIN);
-        if self.pool.retrying.fetch_add(1, Ordering::Relaxed) < allowed {
-            self.retrying = true;
-            true
-        } else {
-            self.pool.retrying.fetch_sub(1, Ordering::Relaxed);
-            false
-        }
-    }
-}
-
-impl Drop for ActiveRequest {
-    fn drop(&mut self) {
-        self.pool.active.fetch_sub(1, Ordering::Relaxed);
-        if self.retrying {
-            self.pool.retrying.fetch_sub(1, Ordering::Relaxed);
-        }
     }
 }
 
