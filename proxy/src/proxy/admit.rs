@@ -35,8 +35,10 @@ pub async fn admit(session: &mut Session, ctx: &mut Ctx, table: Arc<RouteTable>)
     let gap = table.client_timeouts.client_body;
     match admission::decide(session.req_header(), ctx.client, &table) {
         Admission::Answer { route, answer } => {
-            ctx.routed = route.map(|index| Routed { table, index });
-            answer::write(session, ctx, &answer).await?;
+            let routed = route.map(|index| Routed { table, index });
+            answer::write(session, ctx, routed.as_ref().map(Routed::route), &answer).await?;
+            // Once written: an answer the client did not take is logged without its route.
+            ctx.routed = routed;
             Ok(true)
         }
         Admission::Forward(forward) => {

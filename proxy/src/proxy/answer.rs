@@ -5,13 +5,18 @@ use super::Ctx;
 use super::admission::LocalAnswer;
 use super::policy::Refusal;
 use crate::respond::{self, ErrorBody};
+use crate::routing::Route;
 use http::HeaderValue;
 use pingora::Result;
 use pingora::proxy::Session;
 
-/// Writes `answer` for the request of `ctx` (whose route, if any, is already set).
-pub async fn write(session: &mut Session, ctx: &Ctx, answer: &LocalAnswer) -> Result<()> {
-    let route = ctx.route();
+/// Writes `answer` to the request of `ctx` on `route` (when admission found one).
+pub async fn write(
+    session: &mut Session,
+    ctx: &Ctx,
+    route: Option<&Route>,
+    answer: &LocalAnswer,
+) -> Result<()> {
     let mut body = ErrorBody::new("", &ctx.request_id);
     body.route = route.map(|r| &*r.name);
     let mut extra = None;
@@ -31,7 +36,7 @@ pub async fn write(session: &mut Session, ctx: &Ctx, answer: &LocalAnswer) -> Re
             404
         }
         LocalAnswer::Refused(refusal) => {
-            let (status, reason) = refused(ctx, *refusal, &mut extra);
+            let (status, reason) = refused(route, *refusal, &mut extra);
             if status == 413 {
                 // Do not read (or drain) a body that will never be used.
                 session.set_keepalive(None);
@@ -53,11 +58,11 @@ pub async fn write(session: &mut Session, ctx: &Ctx, answer: &LocalAnswer) -> Re
 
 /// A refusal's status and reason (and `Retry-After`), counted on the route.
 fn refused(
-    ctx: &Ctx,
+    route: Option<&Route>,
     refusal: Refusal,
     extra: &mut Option<(http::HeaderName, HeaderValue)>,
 ) -> (u16, &'static str) {
-    let metrics = ctx.route().map(|r| &r.metrics);
+    let metrics = route.map(|r| &r.metrics);
     match refusal {
         Refusal::NotAllowed => {
             metrics.inspect(|m| m.rejected_allow.inc());

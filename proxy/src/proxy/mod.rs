@@ -91,6 +91,12 @@ struct Routed {
     index: usize,
 }
 
+impl Routed {
+    fn route(&self) -> &Route {
+        self.table.route(self.index)
+    }
+}
+
 /// One upstream attempt of a request.
 #[derive(Default)]
 struct Attempt {
@@ -106,8 +112,7 @@ struct Attempt {
 
 impl Ctx {
     fn route(&self) -> Option<&Route> {
-        let r = self.routed.as_ref()?;
-        Some(r.table.route(r.index))
+        self.routed.as_ref().map(Routed::route)
     }
 
     /// Applies the retry rule (`retry::decide`) to a failure of the current attempt, spends the
