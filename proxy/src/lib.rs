@@ -28,6 +28,7 @@ pub mod respond;
 pub mod retry;
 pub mod routing;
 pub mod server;
+pub mod sources;
 pub mod state;
 pub mod stats;
 pub mod status_cmd;
