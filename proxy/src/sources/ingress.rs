@@ -18,7 +18,7 @@
 //! - **Conflicts:** the same host and path in two Ingresses: the one with the oldest
 //!   `creationTimestamp` wins, ties by namespace/name; the other's path is a problem.
 
-use super::{ObjectRef, Translation};
+use super::{ObjectRef, Sourced, Translation};
 use crate::config::{PathMatch, PortRef, RouteConfig, RoutePolicy, Timeouts};
 use crate::path::normalize;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
@@ -185,7 +185,7 @@ fn add(
         }
     };
     let upstream = out.service_upstream(&me.namespace, service, port);
-    out.routes.push(RouteConfig {
+    let route = RouteConfig {
         name,
         host: key.0.clone(),
         matcher: key.1.clone(),
@@ -194,6 +194,10 @@ fn add(
         redirect_trailing_slash: false,
         timeouts: Timeouts::default(),
         policy: RoutePolicy::default(),
+    };
+    out.routes.push(Sourced {
+        object: me.clone(),
+        route,
     });
     claimed.insert(key, me.clone());
 }

@@ -57,7 +57,7 @@ fn paths_ingress(paths: &[(&str, &str)]) -> Ingress {
 fn table(t: &Translation) -> RouteTable {
     let text = "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nroutes:\n  - { name: unused, path: /unused, host: unused.invalid, upstream: u }\nupstreams:\n  u: { endpoints: [\"127.0.0.1:1\"] }\n";
     let mut config = Config::parse(text, "t.yaml").unwrap();
-    config.routes = t.routes.clone();
+    config.routes = t.routes.iter().map(|s| s.route.clone()).collect();
     config.upstreams = t.upstreams.clone();
     RouteTable::build(&config, &Metrics::new().unwrap())
 }
@@ -128,7 +128,7 @@ fn which_ingresses_are_ours() {
     let all = [named, other, classless, legacy];
     let served = |classes: &[IngressClass]| {
         let t = translate(&all, classes, "trinity");
-        let mut names: Vec<String> = t.routes.iter().map(|r| r.name.clone()).collect();
+        let mut names: Vec<String> = t.routes.iter().map(|s| s.route.name.clone()).collect();
         names.sort();
         (names, t.problems)
     };
@@ -237,7 +237,7 @@ fn hosts_and_paths_that_cannot_be_served_are_problems() {
         &ours(),
         "trinity",
     );
-    let hosts: Vec<Option<&str>> = t.routes.iter().map(|r| r.host.as_deref()).collect();
+    let hosts: Vec<Option<&str>> = t.routes.iter().map(|s| s.route.host.as_deref()).collect();
     assert_eq!(hosts, [Some("shop.example.com"), Some("*.example.com")]);
     assert_eq!(t.problems.len(), 4, "{:?}", t.problems);
     for (problem, needle) in t
@@ -247,4 +247,38 @@ fn hosts_and_paths_that_cannot_be_served_are_problems() {
     {
         assert!(problem.message.contains(needle), "{}", problem.message);
     }
+}
+
+#[test]
+fn the_config_file_wins_a_conflict_with_an_ingress() {
+    let text = "listeners: [\"127.0.0.1:0\"]\nadmin: \"127.0.0.1:0\"\nroutes:\n  - { name: admin, prefix: /admin, upstream: web }\n  - { name: frontend, prefix: /, host: shop.example.com, upstream: web }\nupstreams:\n  web: { endpoints: [\"127.0.0.1:1\"] }\n";
+    let file = Config::parse(text, "t.yaml").unwrap();
+    let ing = paths_ingress(&[("Prefix", "/admin"), ("Prefix", "/api")]);
+    let (config, problems) = super::super::merge(&file, translate(&[ing], &ours(), "trinity"));
+    let table = RouteTable::build(&config, &Metrics::new().unwrap());
+    let pool = |path: &str| {
+        let i = table.find(Some("other.example.com"), path).unwrap();
+        table.route(i).pool.name.to_string()
+    };
+    assert_eq!(pool("/admin/login/"), "web", "the file's route");
+    assert_eq!(
+        pool("/api/v1"),
+        "default/svc1:80",
+        "the Ingress's route, its pool after the file's"
+    );
+    assert_eq!(
+        pool("/other"),
+        "default/default:80",
+        "the Ingress's defaultBackend"
+    );
+    let messages: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.object, p.message))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            r#"Ingress default/web: path /admin is routed by the config file's route "admin", which wins"#
+        ]
+    );
 }

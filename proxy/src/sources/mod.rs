@@ -9,7 +9,9 @@
 
 pub mod ingress;
 
-use crate::config::{Discovery, KubernetesDiscovery, PortRef, RouteConfig, UpstreamConfig};
+use crate::config::{
+    Config, Discovery, KubernetesDiscovery, PathMatch, PortRef, RouteConfig, UpstreamConfig,
+};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -34,10 +36,17 @@ pub struct Problem {
     pub message: String,
 }
 
+/// A route and the object it comes from.
+#[derive(Debug, Clone)]
+pub struct Sourced {
+    pub object: ObjectRef,
+    pub route: RouteConfig,
+}
+
 /// Routes and upstreams translated from objects; `RouteConfig::upstream` indexes `upstreams`.
 #[derive(Debug, Default)]
 pub struct Translation {
-    pub routes: Vec<RouteConfig>,
+    pub routes: Vec<Sourced>,
     pub upstreams: Vec<UpstreamConfig>,
     pub problems: Vec<Problem>,
     by_name: HashMap<String, usize>,
@@ -71,4 +80,38 @@ impl Translation {
             message: message.into(),
         });
     }
+}
+
+/// The route table's config: the file's routes and upstreams, then those of `objects`.
+///
+/// On a conflict — a route of an object with the same host and path as a file route — **the
+/// file wins**: the operator's own file is the one place that can always override what a
+/// namespace's objects ask for. The object's route is left out and reported as a problem.
+pub fn merge(file: &Config, objects: Translation) -> (Config, Vec<Problem>) {
+    let mut config = file.clone();
+    let mut problems = objects.problems;
+    let offset = config.upstreams.len();
+    config.upstreams.extend(objects.upstreams);
+    let by_key: HashMap<(Option<&str>, &PathMatch), &str> = file
+        .routes
+        .iter()
+        .map(|r| ((r.host.as_deref(), &r.matcher), r.name.as_str()))
+        .collect();
+    for Sourced { object, mut route } in objects.routes {
+        if let Some(file_route) = by_key.get(&(route.host.as_deref(), &route.matcher)) {
+            let host = route
+                .host
+                .as_deref()
+                .map_or(String::new(), |h| format!("host {h} "));
+            let message = format!(
+                "{host}path {} is routed by the config file's route {file_route:?}, which wins",
+                route.matcher.as_str()
+            );
+            problems.push(Problem { object, message });
+            continue;
+        }
+        route.upstream += offset;
+        config.routes.push(route);
+    }
+    (config, problems)
 }
