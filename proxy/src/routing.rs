@@ -1,8 +1,10 @@
 //! The route table: compiled once per config, published through `ArcSwap`, read-only afterwards.
 //!
 //! Matching rules:
-//! - Routes for the request's host are consulted first; host-less routes only when no route of
-//!   that host matches. Hosts compare case-insensitively, without port or trailing dot.
+//! - Routes for the request's exact host are consulted first, then those of the wildcard
+//!   `*.parent` (the host less its first label: `*.example.com` takes `a.example.com`, never
+//!   `example.com` or `a.b.example.com`), then host-less routes: each only when no route of the
+//!   one before matches the path. Hosts compare case-insensitively, without port or trailing dot.
 //! - Within a host: an exact `path` beats any `prefix`; the longest prefix wins.
 //! - Prefixes match on segment boundaries: `/api` matches `/api`, `/api/` and `/api/v1`, never
 //!   `/apiary`. Lookups walk the path's segment boundaries from longest to shortest, one hash
@@ -14,6 +16,7 @@ use crate::config::{
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::rate_limit::RateLimiter;
 use crate::upstream::Pool;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -111,6 +114,8 @@ pub struct RouteTable {
     pub client_timeouts: ClientTimeouts,
     any_host: PathTable,
     by_host: HashMap<Box<str>, PathTable>,
+    /// Wildcard routes by parent domain: `*.example.com` under `example.com`.
+    by_wildcard: HashMap<Box<str>, PathTable>,
 }
 
 impl RouteTable {
@@ -135,18 +140,20 @@ impl RouteTable {
             .collect();
         let mut any_host = PathTable::default();
         let mut by_host: HashMap<Box<str>, PathTable> = HashMap::new();
+        let mut by_wildcard: HashMap<Box<str>, PathTable> = HashMap::new();
         let routes = config
             .routes
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                match &r.host {
-                    Some(h) => by_host
-                        .entry(h.as_str().into())
-                        .or_default()
-                        .insert(&r.matcher, i),
-                    None => any_host.insert(&r.matcher, i),
-                }
+                let table = match r.host.as_deref() {
+                    Some(h) => match h.strip_prefix("*.") {
+                        Some(parent) => by_wildcard.entry(parent.into()).or_default(),
+                        None => by_host.entry(h.into()).or_default(),
+                    },
+                    None => &mut any_host,
+                };
+                table.insert(&r.matcher, i);
                 Route {
                     name: r.name.as_str().into(),
                     host: r.host.as_deref().map(Into::into),
@@ -175,14 +182,14 @@ impl RouteTable {
             client_ip: config.client_ip.clone(),
             any_host,
             by_host,
+            by_wildcard,
         }
     }
 
     /// The index of the route for `host` (a raw `Host` value, port allowed) and a normalised `path`.
     pub fn find(&self, host: Option<&str>, path: &str) -> Option<usize> {
-        if !self.by_host.is_empty()
-            && let Some(table) = host.and_then(|h| self.host_table(h))
-            && let Some(i) = table.find(path)
+        if !(self.by_host.is_empty() && self.by_wildcard.is_empty())
+            && let Some(i) = host.and_then(|h| self.find_for_host(h, path))
         {
             return Some(i);
         }
@@ -193,12 +200,29 @@ impl RouteTable {
         &self.routes[idx]
     }
 
-    fn host_table(&self, raw: &str) -> Option<&PathTable> {
+    /// The exact host's routes, then its wildcard's; lower-cases (allocates) only a host that has
+    /// upper-case letters.
+    fn find_for_host(&self, raw: &str, path: &str) -> Option<usize> {
         let host = strip_port(raw).trim_end_matches('.');
-        if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.by_host.get(host.to_ascii_lowercase().as_str())
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(host.to_ascii_lowercase())
         } else {
-            self.by_host.get(host)
+            Cow::Borrowed(host)
+        };
+        let in_table = |tables: &HashMap<Box<str>, PathTable>, key: &str| {
+            tables.get(key).and_then(|t| t.find(path))
+        };
+        if !self.by_host.is_empty()
+            && let Some(i) = in_table(&self.by_host, &host)
+        {
+            return Some(i);
+        }
+        if self.by_wildcard.is_empty() {
+            return None;
+        }
+        match host.split_once('.') {
+            Some((label, parent)) if !label.is_empty() => in_table(&self.by_wildcard, parent),
+            _ => None,
         }
     }
 }
@@ -283,6 +307,59 @@ mod tests {
             "  - { name: shop-api, prefix: /api, host: shop.example.com, upstream: u }\n  - { name: any, prefix: /, upstream: u }",
         );
         assert_eq!(name(&t, Some("shop.example.com"), "/static"), Some("any"));
+    }
+
+    #[test]
+    fn wildcard_takes_exactly_one_label() {
+        let t = table("  - { name: wild, prefix: /, host: \"*.example.com\", upstream: u }");
+        assert_eq!(name(&t, Some("a.example.com"), "/x"), Some("wild"));
+        assert_eq!(name(&t, Some("A.Example.COM"), "/x"), Some("wild"));
+        assert_eq!(name(&t, Some("a.example.com:8443"), "/"), Some("wild"));
+        assert_eq!(name(&t, Some("a.example.com."), "/"), Some("wild"));
+        assert_eq!(name(&t, Some("A.EXAMPLE.COM.:80"), "/"), Some("wild"));
+        assert_eq!(name(&t, Some("example.com"), "/"), None);
+        assert_eq!(name(&t, Some(".example.com"), "/"), None);
+        assert_eq!(name(&t, Some("a.b.example.com"), "/"), None);
+        assert_eq!(name(&t, Some("aexample.com"), "/"), None);
+        assert_eq!(name(&t, Some("a.example.org"), "/"), None);
+        assert_eq!(name(&t, None, "/"), None);
+    }
+
+    #[test]
+    fn exact_host_then_wildcard_then_hostless() {
+        let t = table(
+            "  - { name: any, prefix: /, upstream: u }\n  - { name: wild, prefix: /, host: \"*.example.com\", upstream: u }\n  - { name: wild-api, prefix: /api, host: \"*.Example.com.\", upstream: u }\n  - { name: shop-api, prefix: /api, host: shop.example.com, upstream: u }\n  - { name: deep, path: /deep, host: \"*.b.example.com\", upstream: u }",
+        );
+        assert_eq!(
+            name(&t, Some("shop.example.com"), "/api/x"),
+            Some("shop-api")
+        );
+        assert_eq!(
+            name(&t, Some("Shop.Example.com:80"), "/api"),
+            Some("shop-api")
+        );
+        // shop.example.com has routes, none for /static: its wildcard's.
+        assert_eq!(name(&t, Some("shop.example.com"), "/static"), Some("wild"));
+        assert_eq!(
+            name(&t, Some("blog.example.com"), "/api/x"),
+            Some("wild-api")
+        );
+        assert_eq!(name(&t, Some("blog.example.com"), "/"), Some("wild"));
+        assert_eq!(name(&t, Some("example.com"), "/api"), Some("any"));
+        assert_eq!(name(&t, Some("a.b.example.com"), "/deep"), Some("deep"));
+        // *.b.example.com has no route for /api; a.b.example.com is not under *.example.com.
+        assert_eq!(name(&t, Some("a.b.example.com"), "/api"), Some("any"));
+        assert_eq!(name(&t, None, "/api"), Some("any"));
+    }
+
+    #[test]
+    fn wildcard_falls_back_to_hostless_paths() {
+        let t = table(
+            "  - { name: wild-api, prefix: /api, host: \"*.example.com\", upstream: u }\n  - { name: any, prefix: /, upstream: u }",
+        );
+        assert_eq!(name(&t, Some("a.example.com"), "/api"), Some("wild-api"));
+        assert_eq!(name(&t, Some("a.example.com"), "/static"), Some("any"));
+        assert_eq!(name(&t, Some("[::1]:8080"), "/api"), Some("any"));
     }
 
     #[test]

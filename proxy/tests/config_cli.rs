@@ -121,9 +121,32 @@ const BAD: &[(&str, &str)] = &[
     ),
 ];
 
-#[test]
-fn bad_configs_name_file_line_column_and_field() {
-    for (text, expected) in BAD {
+/// Wildcard hosts: `*.` and a host name, the `*` only as the whole first label.
+const BAD_HOSTS: &[(&str, &str)] = &[
+    (
+        "routes:\n  - { name: a, prefix: /, host: \"*\", upstream: u }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
+        "2:33: routes[0].host: a wildcard must be the whole first label, like \"*.example.com\", got \"*\"",
+    ),
+    (
+        "routes:\n  - { name: a, prefix: /, host: \"*example.com\", upstream: u }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
+        "2:33: routes[0].host: a wildcard must be the whole first label, like \"*.example.com\", got \"*example.com\"",
+    ),
+    (
+        "routes:\n  - { name: a, prefix: /a, upstream: u }\n  - { name: b, prefix: /, host: a.*.com, upstream: u }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
+        "3:33: routes[1].host: a wildcard must be the whole first label, like \"*.example.com\", got \"a.*.com\"",
+    ),
+    (
+        "routes:\n  - { name: a, prefix: /, host: \"*.*.example.com\", upstream: u }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
+        "2:33: routes[0].host: a wildcard must be the whole first label, like \"*.example.com\", got \"*.*.example.com\"",
+    ),
+    (
+        "routes:\n  - { name: a, prefix: /, host: \"*.example.com:8080\", upstream: u }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n",
+        "2:33: routes[0].host: expected a host name like \"*.example.com\" (no port, no scheme), got \"*.example.com:8080\"",
+    ),
+];
+
+fn assert_rejected(cases: &[(&str, &str)]) {
+    for (text, expected) in cases {
         let (code, out, err, path) = check_text(text);
         assert_eq!(code, 1, "{expected}");
         assert_eq!(out, "", "{expected}");
@@ -133,6 +156,19 @@ fn bad_configs_name_file_line_column_and_field() {
             "for config:\n{text}"
         );
     }
+}
+
+#[test]
+fn bad_configs_name_file_line_column_and_field() {
+    assert_rejected(BAD);
+}
+
+#[test]
+fn bad_wildcard_hosts_name_the_field() {
+    assert_rejected(BAD_HOSTS);
+    let good = "routes:\n  - { name: a, prefix: /, host: \"*.Example.com.\", upstream: u }\n  - { name: b, prefix: /, host: example.com, upstream: u }\nupstreams:\n  u: { endpoints: [\"10.1.0.5:8001\"] }\n";
+    let (code, out, err, _) = check_text(good);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "ok\n", ""));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! End-to-end routing through the running proxy: the five Trinity routes, segment boundaries,
-//! normalisation and rejection, strip_prefix + Location, trailing-slash redirect, 404/503 JSON.
+//! normalisation and rejection, strip_prefix + Location, trailing-slash redirect, exact and wildcard
+//! hosts, 404/503 JSON.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod support;
@@ -207,6 +208,41 @@ upstreams:
     assert_eq!(j["error"], "no route");
     assert_eq!(j["path"], "/nothing/here");
     assert_eq!(j["request_id"].as_str(), miss.header("x-request-id"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wildcard_host_takes_one_label_and_yields_to_the_exact_host() {
+    let wild = Upstream::echo("wild").await;
+    let shop = Upstream::echo("shop").await;
+    let any = Upstream::echo("any").await;
+    let yaml = format!(
+        r#"
+routes:
+  - {{ name: wild, prefix: /, host: "*.example.com", upstream: wild }}
+  - {{ name: shop, prefix: /api, host: shop.example.com, upstream: shop }}
+  - {{ name: any, prefix: /, upstream: any }}
+upstreams:
+  wild: {{ endpoints: ["{}"] }}
+  shop: {{ endpoints: ["{}"] }}
+  any: {{ endpoints: ["{}"] }}
+"#,
+        wild.addr, shop.addr, any.addr
+    );
+    let proxy = TestProxy::start(&yaml).await;
+    let c = HttpClient::default();
+    let cases = [
+        ("a.example.com", "/x", "wild"),
+        ("A.Example.com:8080", "/x", "wild"),
+        ("example.com", "/x", "any"),
+        ("x.y.example.com", "/x", "any"),
+        ("shop.example.com", "/api/cart", "shop"),
+        ("shop.example.com", "/static", "wild"),
+    ];
+    for (host, path, upstream) in cases {
+        let j = c.get_with(&proxy.url(path), &[("host", host)]).await.json();
+        assert_eq!(j["upstream"], upstream, "{host}{path}");
+        assert_eq!(j["headers"]["host"], host, "Host passes unchanged");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -406,23 +406,29 @@ impl Checker {
         Some(p)
     }
 
+    /// A lower-case host name, or a wildcard `*.` + host name (Ingress / Gateway API: the `*`
+    /// stands for exactly one DNS label).
     fn host(&mut self, path: &str, h: &str) -> Option<String> {
         let lower = h.trim().trim_end_matches('.').to_ascii_lowercase();
-        let ok = !lower.is_empty()
-            && lower.len() <= 253
-            && lower.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
-        if !ok {
+        let name = lower.strip_prefix("*.").unwrap_or(&lower);
+        if name.contains('*') {
             self.problem(
                 path,
                 format!(
-                    "expected a host name like \"example.com\" (no port, no scheme), got {h:?}"
+                    "a wildcard must be the whole first label, like \"*.example.com\", got {h:?}"
                 ),
+            );
+            return None;
+        }
+        if !valid_host_name(name) {
+            let like = if name.len() < lower.len() {
+                "\"*.example.com\""
+            } else {
+                "\"example.com\""
+            };
+            self.problem(
+                path,
+                format!("expected a host name like {like} (no port, no scheme), got {h:?}"),
             );
             return None;
         }
@@ -446,6 +452,18 @@ impl Checker {
             }
         }
     }
+}
+
+fn valid_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 pub(super) fn valid_name(name: &str) -> bool {

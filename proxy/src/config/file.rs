@@ -136,7 +136,9 @@ pub struct FileRoute {
     pub prefix: Option<String>,
     /// Exact path match.
     pub path: Option<String>,
-    /// Host the route is limited to (case-insensitive, port ignored). Default: any host.
+    /// Host the route is limited to (case-insensitive, port ignored); `*.example.com` matches
+    /// one label below `example.com` (`a.example.com`, not `example.com` or `a.b.example.com`).
+    /// Default: any host.
     pub host: Option<String>,
     pub upstream: String,
     /// Send the path without the prefix upstream. Default: false.

@@ -190,7 +190,8 @@ impl PathMatch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteConfig {
     pub name: String,
-    /// Lower-case host without port; `None` matches any host.
+    /// Lower-case host without port, or a wildcard `*.example.com` (one label below
+    /// `example.com`); `None` matches any host.
     pub host: Option<String>,
     pub matcher: PathMatch,
     /// Index into [`Config::upstreams`].
