@@ -239,6 +239,17 @@ fn hosts_and_paths_that_cannot_be_served_are_problems() {
     );
     let hosts: Vec<Option<&str>> = t.routes.iter().map(|s| s.route.host.as_deref()).collect();
     assert_eq!(hosts, [Some("shop.example.com"), Some("*.example.com")]);
+    let table = table(&t);
+    assert_eq!(
+        reaches(&table, Some("a.example.com"), "/x"),
+        "s",
+        "one label under the wildcard"
+    );
+    assert_eq!(
+        reaches(&table, Some("a.b.example.com"), "/x"),
+        "-",
+        "never two"
+    );
     assert_eq!(t.problems.len(), 4, "{:?}", t.problems);
     for (problem, needle) in t
         .problems
