@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::discovery::{self, DiscoveryContext};
-use crate::health::checker;
+use crate::health::pacing;
 use crate::metrics::Metrics;
 use crate::routing::RouteTable;
 use crate::stats::Stats;
@@ -38,7 +38,7 @@ impl State {
         Ok(Arc::new(Self {
             table: ArcSwap::from_pointee(table),
             metrics,
-            probe_permits: checker::probe_permits(),
+            probe_permits: pacing::probe_permits(),
             discovery: DiscoveryContext::new(config),
             pending_heads: AtomicUsize::new(0),
             ready: AtomicBool::new(false),

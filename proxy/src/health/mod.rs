@@ -1,9 +1,9 @@
 //! Endpoint health: the state machine (`machine`), its thread-safe wrapper read by the data path
-//! (this file), active probes (`probe`) and their pacing (`checker`). Nothing here knows about
+//! (this file), active probes (`probe`) and their pacing (`pacing`). Nothing here knows about
 //! pools or endpoints: the per-endpoint probe loop lives in `upstream::probe_loop`.
 
-pub mod checker;
 pub mod machine;
+pub mod pacing;
 pub mod probe;
 
 pub use machine::{EjectReason, Machine, Transition};

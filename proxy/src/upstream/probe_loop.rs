@@ -1,11 +1,11 @@
 //! The active health checks of a pool: one probe loop per endpoint, started when the pool goes
 //! into service, for endpoints joining later too, and stopped when an endpoint leaves or the
-//! pool is retired. Each loop probes at once, then at the jittered interval of `health::checker`,
+//! pool is retired. Each loop probes at once, then at the jittered interval of `health::pacing`,
 //! holds only a weak reference to its endpoint and ends when the endpoint is gone.
 
 use super::{Endpoint, Pool, lock};
 use crate::config::HealthCheckConfig;
-use crate::health::checker::jittered;
+use crate::health::pacing::jittered;
 use crate::health::probe::probe;
 use std::collections::HashMap;
 use std::net::SocketAddr;
