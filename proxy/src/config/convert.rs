@@ -474,7 +474,7 @@ pub(super) fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-pub(super) fn parse_cidr(s: &str) -> Option<IpNet> {
+pub(crate) fn parse_cidr(s: &str) -> Option<IpNet> {
     let s = s.trim();
     s.parse::<IpNet>()
         .ok()

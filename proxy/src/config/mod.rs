@@ -16,7 +16,9 @@ mod shapes;
 mod units;
 mod upstream;
 
+pub(crate) use convert::parse_cidr;
 pub use error::{ConfigError, ConfigErrors};
+pub(crate) use policy::{MAX_BUFFERED_BODY, MAX_RATE};
 pub use units::{parse_duration, parse_size};
 
 use ipnet::IpNet;

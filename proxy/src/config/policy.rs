@@ -5,10 +5,10 @@ use super::file::FileRateLimit;
 use super::{RateLimit, RoutePolicy};
 
 /// Largest `buffer_request_body`: Pingora keeps at most 64 KiB of a body for replay.
-const MAX_BUFFERED_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BUFFERED_BODY: usize = 64 * 1024;
 
 /// Highest `rate_limit.per_second` accepted.
-const MAX_RATE: f64 = 1_000_000.0;
+pub(crate) const MAX_RATE: f64 = 1_000_000.0;
 
 impl Checker {
     pub(super) fn route_policy(

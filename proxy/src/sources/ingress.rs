@@ -15,11 +15,14 @@
 //! - **Backends:** a Service with `port.number` or `port.name` (resolved through the
 //!   EndpointSlices' port names). `resource` backends are not supported (a problem, as is a
 //!   missing port).
+//! - **Options:** the Ingress's annotations set every one of its routes' policy and timeouts
+//!   (`annotations.rs`: `trinity.io/…` and the common ingress-nginx ones).
 //! - **Conflicts:** the same host and path in two Ingresses: the one with the oldest
 //!   `creationTimestamp` wins, ties by namespace/name; the other's path is a problem.
 
+use super::annotations::{RouteOptions, route_options};
 use super::{ObjectRef, Sourced, Translation};
-use crate::config::{PathMatch, PortRef, RouteConfig, RoutePolicy, Timeouts};
+use crate::config::{PathMatch, PortRef, RouteConfig};
 use crate::path::normalize;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
 use std::collections::HashMap;
@@ -119,6 +122,10 @@ fn translate_one(
     let Some(spec) = &ing.spec else {
         return;
     };
+    let (opts, problems) = route_options(ing.metadata.annotations.as_ref());
+    for why in problems {
+        out.problem(&me, why);
+    }
     let mut n = 0;
     for rule in spec.rules.iter().flatten() {
         let host = match rule.host.as_deref().map(host_of) {
@@ -139,13 +146,14 @@ fn translate_one(
                 }
             };
             let name = format!("ingress:{}/{}:{n}", me.namespace, me.name);
-            add(out, claimed, &me, name, (host.clone(), matcher), &p.backend);
+            let key = (host.clone(), matcher);
+            add(out, claimed, (&me, &opts), name, key, &p.backend);
         }
     }
     if let Some(backend) = &spec.default_backend {
         let name = format!("ingress:{}/{}:default", me.namespace, me.name);
         let key = (None, PathMatch::Prefix("/".into()));
-        add(out, claimed, &me, name, key, backend);
+        add(out, claimed, (&me, &opts), name, key, backend);
     }
 }
 
@@ -153,7 +161,7 @@ fn translate_one(
 fn add(
     out: &mut Translation,
     claimed: &mut HashMap<(Option<String>, PathMatch), ObjectRef>,
-    me: &ObjectRef,
+    (me, opts): (&ObjectRef, &RouteOptions),
     name: String,
     key: (Option<String>, PathMatch),
     backend: &IngressBackend,
@@ -192,8 +200,8 @@ fn add(
         upstream,
         strip_prefix: false,
         redirect_trailing_slash: false,
-        timeouts: Timeouts::default(),
-        policy: RoutePolicy::default(),
+        timeouts: opts.timeouts,
+        policy: opts.policy.clone(),
     };
     out.routes.push(Sourced {
         object: me.clone(),

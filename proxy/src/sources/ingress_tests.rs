@@ -293,3 +293,32 @@ fn the_config_file_wins_a_conflict_with_an_ingress() {
         ]
     );
 }
+
+#[test]
+fn annotations_set_every_route_of_their_ingress() {
+    let mut ing = paths_ingress(&[("Prefix", "/upload"), ("Exact", "/health")]);
+    ing.metadata.annotations = Some(
+        [
+            ("trinity.io/max-body-size".into(), "1MiB".into()),
+            (
+                "nginx.ingress.kubernetes.io/rewrite-target".into(),
+                "/".into(),
+            ),
+        ]
+        .into(),
+    );
+    let t = translate(&[ing], &ours(), "trinity");
+    assert_eq!(t.routes.len(), 3, "two paths and the defaultBackend");
+    assert!(
+        t.routes
+            .iter()
+            .all(|s| s.route.policy.max_body_size == Some(1 << 20))
+    );
+    assert_eq!(t.problems.len(), 1);
+    assert_eq!(t.problems[0].object.to_string(), "Ingress default/web");
+    assert!(
+        t.problems[0].message.contains("rewrite-target"),
+        "{:?}",
+        t.problems
+    );
+}
