@@ -7,6 +7,7 @@
 //! from the Service's EndpointSlices (`kubernetes` discovery), so two objects sending traffic to
 //! one Service port share one pool with one health state, and a rebuild keeps it.
 
+pub mod address;
 pub mod annotations;
 pub mod ingress;
 
