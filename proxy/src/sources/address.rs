@@ -3,8 +3,8 @@
 //! its LoadBalancer ingress, else its ClusterIPs), or given as an IP or a host name. Pure: the
 //! Service is read by the caller, and the status patch is only built when something changed.
 
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::IngressStatus;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
+use k8s_openapi::api::networking::v1::{IngressLoadBalancerIngress, IngressStatus};
 use serde_json::{Value, json};
 use std::net::IpAddr;
 
@@ -35,15 +35,8 @@ pub fn resolve(address: &StatusAddress, service: Option<&Service>) -> Vec<Addres
 
 /// A LoadBalancer Service's ingress points when it has them, else its cluster IPs.
 fn service_addresses(svc: &Service) -> Vec<Address> {
-    let balancer: Vec<Address> = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| address(i.ip.as_ref(), i.hostname.as_ref()))
-        .collect();
+    let status = svc.status.as_ref().and_then(|s| s.load_balancer.as_ref());
+    let balancer = points(status.and_then(|lb| lb.ingress.as_deref()));
     if !balancer.is_empty() {
         return balancer;
     }
@@ -68,13 +61,8 @@ pub fn ingress_status_patch(
     current: Option<&IngressStatus>,
     addresses: &[Address],
 ) -> Option<Value> {
-    let have: Vec<Address> = current
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| address(i.ip.as_ref(), i.hostname.as_ref()))
-        .collect();
+    let status = current.and_then(|s| s.load_balancer.as_ref());
+    let have = points(status.and_then(|lb| lb.ingress.as_deref()));
     if have == addresses {
         return None;
     }
@@ -88,13 +76,31 @@ pub fn ingress_status_patch(
     Some(json!({ "status": { "loadBalancer": { "ingress": ingress } } }))
 }
 
-/// A load-balancer ingress point (a Service's or an Ingress's): its IP, else its host name.
-fn address(ip: Option<&String>, hostname: Option<&String>) -> Option<Address> {
-    match (ip, hostname) {
+/// A load-balancer ingress point, of a Service or of an Ingress.
+trait Point {
+    fn ip_or_hostname(&self) -> (Option<&String>, Option<&String>);
+}
+
+impl Point for LoadBalancerIngress {
+    fn ip_or_hostname(&self) -> (Option<&String>, Option<&String>) {
+        (self.ip.as_ref(), self.hostname.as_ref())
+    }
+}
+
+impl Point for IngressLoadBalancerIngress {
+    fn ip_or_hostname(&self) -> (Option<&String>, Option<&String>) {
+        (self.ip.as_ref(), self.hostname.as_ref())
+    }
+}
+
+/// Each point's IP, else its host name.
+fn points<P: Point>(points: Option<&[P]>) -> Vec<Address> {
+    let address = |p: &P| match p.ip_or_hostname() {
         (Some(ip), _) => Some(Address::Ip(ip.clone())),
         (None, Some(h)) => Some(Address::Hostname(h.clone())),
         (None, None) => None,
-    }
+    };
+    points.into_iter().flatten().filter_map(address).collect()
 }
 
 #[cfg(test)]
