@@ -406,33 +406,9 @@ impl Checker {
         Some(p)
     }
 
-    /// A lower-case host name, or a wildcard `*.` + host name (Ingress / Gateway API: the `*`
-    /// stands for exactly one DNS label).
+    /// A lower-case host name, or a wildcard `*.` + host name ([`route_host`]).
     fn host(&mut self, path: &str, h: &str) -> Option<String> {
-        let lower = h.trim().trim_end_matches('.').to_ascii_lowercase();
-        let name = lower.strip_prefix("*.").unwrap_or(&lower);
-        if name.contains('*') {
-            self.problem(
-                path,
-                format!(
-                    "a wildcard must be the whole first label, like \"*.example.com\", got {h:?}"
-                ),
-            );
-            return None;
-        }
-        if !valid_host_name(name) {
-            let like = if name.len() < lower.len() {
-                "\"*.example.com\""
-            } else {
-                "\"example.com\""
-            };
-            self.problem(
-                path,
-                format!("expected a host name like {like} (no port, no scheme), got {h:?}"),
-            );
-            return None;
-        }
-        Some(lower)
+        route_host(h).map_err(|why| self.problem(path, why)).ok()
     }
 
     pub(super) fn duration(&mut self, path: &str, raw: Option<&str>) -> Option<Duration> {
@@ -452,6 +428,31 @@ impl Checker {
             }
         }
     }
+}
+
+/// A route's host as the config file and Kubernetes objects give it: a host name, or a wildcard
+/// `*.` + host name (Ingress / Gateway API: the `*` stands for exactly one DNS label); in lower
+/// case without a trailing dot, or why not.
+pub(crate) fn route_host(h: &str) -> Result<String, String> {
+    let lower = h.trim().trim_end_matches('.').to_ascii_lowercase();
+    let wildcard = lower.strip_prefix("*.");
+    let name = wildcard.unwrap_or(&lower);
+    if name.contains('*') {
+        return Err(format!(
+            "a wildcard must be the whole first label, like \"*.example.com\", got {h:?}"
+        ));
+    }
+    if !valid_host_name(name) {
+        let like = if wildcard.is_some() {
+            "\"*.example.com\""
+        } else {
+            "\"example.com\""
+        };
+        return Err(format!(
+            "expected a host name like {like} (no port, no scheme), got {h:?}"
+        ));
+    }
+    Ok(lower)
 }
 
 fn valid_host_name(name: &str) -> bool {

@@ -16,9 +16,9 @@ mod shapes;
 mod units;
 mod upstream;
 
-pub(crate) use convert::parse_cidr;
+pub(crate) use convert::{parse_cidr, route_host};
 pub use error::{ConfigError, ConfigErrors};
-pub(crate) use policy::{MAX_BUFFERED_BODY, MAX_RATE};
+pub(crate) use policy::{check_buffered, check_rate};
 pub use units::{parse_duration, parse_size};
 
 use ipnet::IpNet;

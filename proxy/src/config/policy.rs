@@ -5,10 +5,28 @@ use super::file::FileRateLimit;
 use super::{RateLimit, RoutePolicy};
 
 /// Largest `buffer_request_body`: Pingora keeps at most 64 KiB of a body for replay.
-pub(crate) const MAX_BUFFERED_BODY: usize = 64 * 1024;
+const MAX_BUFFERED_BODY: usize = 64 * 1024;
 
 /// Highest `rate_limit.per_second` accepted.
-pub(crate) const MAX_RATE: f64 = 1_000_000.0;
+const MAX_RATE: f64 = 1_000_000.0;
+
+/// Whether `per_second` is a rate `rate_limit` takes (also for a Kubernetes object's).
+pub(crate) fn check_rate(per_second: f64) -> Result<(), String> {
+    if per_second > 0.0 && per_second <= MAX_RATE {
+        Ok(())
+    } else {
+        Err(format!("must be greater than 0 and at most {MAX_RATE}"))
+    }
+}
+
+/// Whether `n` bytes fit `buffer_request_body` (also for a Kubernetes object's).
+pub(crate) fn check_buffered(n: usize) -> Result<(), &'static str> {
+    if n > MAX_BUFFERED_BODY {
+        Err("at most 64KiB (the body is held in Pingora's retry buffer of that size)")
+    } else {
+        Ok(())
+    }
+}
 
 impl Checker {
     pub(super) fn route_policy(
@@ -38,16 +56,14 @@ impl Checker {
             }
         }
         if let Some(r) = rate_limit {
-            if !(r.per_second > 0.0 && r.per_second <= MAX_RATE) {
-                self.problem(
-                    format!("{base}.rate_limit.per_second"),
-                    format!("must be greater than 0 and at most {MAX_RATE}"),
-                );
-            } else {
-                policy.rate_limit = Some(RateLimit {
-                    per_second: r.per_second,
-                    burst: r.burst,
-                });
+            match check_rate(r.per_second) {
+                Err(why) => self.problem(format!("{base}.rate_limit.per_second"), why),
+                Ok(()) => {
+                    policy.rate_limit = Some(RateLimit {
+                        per_second: r.per_second,
+                        burst: r.burst,
+                    });
+                }
             }
         }
         if let Some(v) = max_body_size {
@@ -58,13 +74,9 @@ impl Checker {
         if let Some(v) = buffer_request_body {
             let path = format!("{base}.buffer_request_body");
             policy.buffer_request_body = self.size(&path, &v).and_then(|n| {
-                if n > MAX_BUFFERED_BODY {
-                    self.problem(
-                        path,
-                        "at most 64KiB (the body is held in Pingora's retry buffer of that size)",
-                    );
-                    return None;
-                }
+                check_buffered(n)
+                    .map_err(|why| self.problem(path, why))
+                    .ok()?;
                 Some(n as u64)
             });
         }

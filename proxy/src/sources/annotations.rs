@@ -18,7 +18,7 @@
 //! does not parse are problems (the route is served without them).
 
 use crate::config::{
-    MAX_BUFFERED_BODY, MAX_RATE, RateLimit, RoutePolicy, Timeouts, parse_cidr, parse_duration,
+    RateLimit, RoutePolicy, Timeouts, check_buffered, check_rate, parse_cidr, parse_duration,
     parse_size,
 };
 use std::collections::BTreeMap;
@@ -73,11 +73,7 @@ const READ: [(&str, Setter); 9] = [
     }),
     ("trinity.io/buffer-request-body", |o, v| {
         let n = size(v)?;
-        if n > MAX_BUFFERED_BODY as u64 {
-            return Err(
-                "at most 64KiB (the body is held in Pingora's retry buffer of that size)".into(),
-            );
-        }
+        check_buffered(n as usize)?;
         o.policy.buffer_request_body = Some(n);
         Ok(())
     }),
@@ -176,9 +172,7 @@ fn rate_limit(per_second: &str, burst: Option<&str>) -> Result<RateLimit, String
         .trim()
         .parse()
         .map_err(|_| "expected requests per second")?;
-    if !(per_second > 0.0 && per_second <= MAX_RATE) {
-        return Err(format!("must be greater than 0 and at most {MAX_RATE}"));
-    }
+    check_rate(per_second)?;
     let burst = match burst {
         None => 0,
         Some(b) => b

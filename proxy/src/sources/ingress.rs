@@ -22,7 +22,7 @@
 
 use super::annotations::{RouteOptions, route_options};
 use super::{ObjectRef, Sourced, Translation};
-use crate::config::{PathMatch, PortRef, RouteConfig};
+use crate::config::{PathMatch, PortRef, RouteConfig, route_host};
 use crate::path::normalize;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
 use std::collections::HashMap;
@@ -128,7 +128,7 @@ fn translate_one(
     }
     let mut n = 0;
     for rule in spec.rules.iter().flatten() {
-        let host = match rule.host.as_deref().map(host_of) {
+        let host = match rule.host.as_deref().map(route_host) {
             None => None,
             Some(Ok(h)) => Some(h),
             Some(Err(why)) => {
@@ -252,26 +252,6 @@ fn path_match(path_type: &str, path: Option<&str>) -> Result<PathMatch, String> 
         other => Err(format!(
             "pathType {other:?} is not one of Exact, Prefix, ImplementationSpecific"
         )),
-    }
-}
-
-/// A rule's host in lower case: a DNS name, or `*.` and one (a wildcard of one label).
-fn host_of(host: &str) -> Result<String, String> {
-    let h = host.trim_end_matches('.').to_ascii_lowercase();
-    let name = h.strip_prefix("*.").unwrap_or(&h);
-    let valid = !name.is_empty()
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if valid {
-        Ok(h)
-    } else {
-        Err(format!(
-            "host {host:?} is not a DNS name or a wildcard like *.example.com"
-        ))
     }
 }
 
