@@ -160,11 +160,6 @@ impl Metrics {
         &self.no_route
     }
 
-    /// Handles for one endpoint of one upstream; call when the pool is built.
-    pub fn endpoint(&self, upstream: &str, endpoint: &str) -> EndpointMetrics {
-        self.endpoints.endpoint(upstream, endpoint)
-    }
-
     /// What a pool keeps to register the series of endpoints that join it later.
     pub fn endpoint_factory(&self) -> EndpointMetricsFactory {
         self.endpoints.clone()

@@ -91,6 +91,13 @@ impl Pool {
         }
         let (endpoints, joined) = self.endpoints_for(addrs, terminating, &current.endpoints);
         self.log_changes(&current.endpoints, addrs, &joined);
+        for gone in current
+            .endpoints
+            .iter()
+            .filter(|e| !addrs.contains(&e.addr))
+        {
+            self.probes.stop(&gone.addr);
+        }
         self.members.store(Arc::new(Members::new(
             &self.config.load_balancing,
             endpoints,
@@ -139,7 +146,7 @@ impl Pool {
         (endpoints, joined)
     }
 
-    /// Logs the endpoints that left (stopping their probe loops) and those that joined.
+    /// Logs the endpoints that left and those that joined.
     fn log_changes(
         &self,
         current: &[Arc<Endpoint>],
@@ -152,7 +159,6 @@ impl Pool {
                 endpoint = &*gone.label,
                 "endpoint left the pool"
             );
-            self.probes.stop(&gone.addr);
         }
         for ep in joined {
             if !current.is_empty() || self.probes.is_activated() {

@@ -25,7 +25,7 @@ mod probe_loop;
 mod select;
 
 pub use balance::hash_bytes;
-pub use budget::{ActiveRequest, RETRY_BUDGET_MIN, RETRY_BUDGET_PERCENT};
+pub use budget::ActiveRequest;
 pub use endpoint::{Endpoint, InFlight};
 pub use hash_key::hash_key;
 pub use members::Members;
