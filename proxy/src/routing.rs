@@ -212,9 +212,7 @@ impl RouteTable {
         let in_table = |tables: &HashMap<Box<str>, PathTable>, key: &str| {
             tables.get(key).and_then(|t| t.find(path))
         };
-        if !self.by_host.is_empty()
-            && let Some(i) = in_table(&self.by_host, &host)
-        {
+        if let Some(i) = in_table(&self.by_host, &host) {
             return Some(i);
         }
         if self.by_wildcard.is_empty() {
