@@ -168,7 +168,6 @@ fn web(v: &Values) -> Vec<Object> {
     let ports = [Port {
         name: "http",
         port: 8000,
-        target: "http",
         node_port: node_port(v, v.node_ports.web),
     }];
     vec![
@@ -196,7 +195,6 @@ fn fastapi(v: &Values) -> Vec<Object> {
             &[Port {
                 name: "http",
                 port: 8001,
-                target: "http",
                 node_port: np,
             }],
         )
@@ -249,7 +247,6 @@ fn trinity_ai(v: &Values) -> Vec<Object> {
             &[Port {
                 name: "http",
                 port: 8002,
-                target: "http",
                 node_port: np,
             }],
         )
@@ -279,7 +276,6 @@ fn frontend(v: &Values) -> Vec<Object> {
             &[Port {
                 name: "http",
                 port: 80,
-                target: "http",
                 node_port: np,
             }],
         )
@@ -329,7 +325,6 @@ fn flight(v: &Values) -> Vec<Object> {
             &[Port {
                 name: "flight",
                 port: 8815,
-                target: "flight",
                 node_port: np,
             }],
         )

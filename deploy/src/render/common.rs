@@ -255,10 +255,9 @@ pub fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
 
 /// One Service port.
 pub struct Port<'a> {
+    /// Also the name of the container port it targets.
     pub name: &'a str,
     pub port: i32,
-    /// The container port's name.
-    pub target: &'a str,
     /// The NodePort, when enabled.
     pub node_port: Option<i32>,
 }
@@ -277,7 +276,7 @@ pub fn service(v: &Values, name: &str, app: &str, tier: Tier, ports: &[Port<'_>]
                     .map(|p| ServicePort {
                         name: Some(p.name.to_owned()),
                         port: p.port,
-                        target_port: Some(IntOrString::String(p.target.to_owned())),
+                        target_port: Some(IntOrString::String(p.name.to_owned())),
                         node_port: p.node_port,
                         protocol: Some("TCP".to_owned()),
                         ..ServicePort::default()

@@ -106,7 +106,6 @@ fn postgres(v: &Values) -> Vec<crate::object::Object> {
             &[Port {
                 name: "postgres",
                 port: 5432,
-                target: "postgres",
                 node_port: np,
             }],
         )
@@ -147,7 +146,6 @@ fn mongo(v: &Values) -> Vec<crate::object::Object> {
             &[Port {
                 name: "mongo",
                 port: 27017,
-                target: "mongo",
                 node_port: np,
             }],
         )
@@ -186,7 +184,6 @@ fn redis(v: &Values) -> Vec<crate::object::Object> {
             &[Port {
                 name: "redis",
                 port: 6379,
-                target: "redis",
                 node_port: np,
             }],
         )
@@ -224,13 +221,11 @@ fn minio(v: &Values) -> Vec<crate::object::Object> {
         Port {
             name: "api",
             port: 9000,
-            target: "api",
             node_port: db_node_port(v, v.node_ports.minio),
         },
         Port {
             name: "console",
             port: 9001,
-            target: "console",
             node_port: db_node_port(v, v.node_ports.minio_console),
         },
     ];

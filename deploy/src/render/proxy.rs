@@ -41,7 +41,6 @@ pub fn render(v: &Values, config_yaml: String) -> Vec<Manifest> {
             &[Port {
                 name: "admin",
                 port: ADMIN_PORT,
-                target: "admin",
                 node_port: None,
             }],
         )
@@ -161,13 +160,11 @@ fn public_service(v: &Values) -> k8s_openapi::api::core::v1::Service {
             Port {
                 name: "http",
                 port: LISTEN_PORTS[0],
-                target: "http",
                 node_port: np,
             },
             Port {
                 name: "http-alt",
                 port: LISTEN_PORTS[1],
-                target: "http-alt",
                 node_port: None,
             },
         ],
