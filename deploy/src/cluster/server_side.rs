@@ -59,7 +59,7 @@ impl Pending<'_> {
 
 /// The manifest as the JSON body of a server-side apply, with the stack label and the ApplySet
 /// `part-of` label added (also to StatefulSet volumeClaimTemplates, so their PVCs are members).
-pub fn apply_body(m: &Manifest, stack: &str) -> Result<Value, ClusterError> {
+fn apply_body(m: &Manifest, stack: &str) -> Result<Value, ClusterError> {
     let mut v = serde_json::to_value(&m.object).map_err(|source| ClusterError::Serialize {
         object: object_id(m),
         source,
